@@ -8,11 +8,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def _text(value): return "".join(value) if isinstance(value, list) else value
 
 def _outputs(cell):
-    "Text of the stream and plain-text outputs of a code cell."
+    "Text of the stdout and plain-text outputs of a code cell (figures and stderr left out)."
     texts = []
     for out in cell.get("outputs", []):
-        if out["output_type"] == "stream": texts.append(_text(out["text"]))
-        elif "data" in out and "text/plain" in out["data"]: texts.append(_text(out["data"]["text/plain"]))
+        if out["output_type"] == "stream":
+            if out.get("name") == "stdout": texts.append(_text(out["text"]))
+        elif "data" in out and "text/plain" in out["data"] and not any(k.startswith("image/") for k in out["data"]):
+            texts.append(_text(out["data"]["text/plain"]))
     return "".join(texts).rstrip()
 
 def cell_markdown(cell):
