@@ -97,6 +97,11 @@ def make_md():
         t = tokens[idx]
         return highlight(t.content, t.info.strip().strip("{}.").split(" ")[0] if t.info else "")
     def code_block(self, tokens, idx, options, env): return highlight(tokens[idx].content, "text")
+    def math(display):
+        def rule(self, tokens, idx, options, env): return _math(tokens[idx].content, {"display_mode": display})
+        return rule
+    for name, display in (("math_inline", False), ("math_inline_double", True), ("math_block", True), ("math_block_label", True)):
+        md.add_render_rule(name, math(display))
     md.add_render_rule("fence", fence)
     md.add_render_rule("code_block", code_block)
     return md
@@ -105,6 +110,7 @@ def make_md():
 _md_escape = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
 
 _re_heading_attr = re.compile(r"\s*\{#([^\s}]+)[^}]*\}\s*$")
+_re_default_exp = re.compile(r"^\s*#\|\s*default_exp\s+(\S+)", re.MULTILINE)
 _re_fenced_div = re.compile(r"^\s*:::.*$", re.MULTILINE)
 _re_html_url = re.compile(r"""(\b(?:src|href)\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE)
 
@@ -116,7 +122,8 @@ class Page:
     description: str = ""
     module: str | None = None  # the module a `default_exp` notebook exports
     fm: dict = field(default_factory=dict)
-    anchors: set = field(default_factory=set)
+    anchors: set = field(default_factory=set)  # ids of the headings and rows that links may point to
+    nb: dict | None = field(default=None, repr=False)  # the processed notebook
 
     @property
     def md_path(self): return self.out[:-len(".html")] + ".md"
@@ -153,7 +160,11 @@ class PageWriter:
 
     def _fix_tokens(self, tokens, env):
         for t in tokens:
-            if t.type == "link_open" and t.attrGet("href") is not None: t.attrSet("href", self.fix_url(t.attrGet("href")))
+            if t.type == "link_open" and t.attrGet("href") is not None:
+                href = t.attrGet("href")
+                if self.site.base_url and href.startswith(self.site.base_url) and "#" in href:  # an nbdev doc link
+                    t.attrSet("data-doc-link", href[len(self.site.base_url):])
+                t.attrSet("href", self.fix_url(href))
             elif t.type == "image":
                 s = t.attrGet("src") or ""
                 if s.startswith("attachment:"): t.attrSet("src", self.attachment(s[len("attachment:"):], env))
@@ -207,7 +218,7 @@ class PageWriter:
         def flush():
             if chunk:
                 body = self.md.renderer.render(chunk, self.md.options, env).strip()
-                if body: out.append(f'<div class="nb-md">\n{body}\n</div>')
+                if re.sub(r"<!--.*?-->", "", body, flags=re.S).strip(): out.append(f'<div class="nb-md">\n{body}\n</div>')
                 chunk.clear()
         while i < len(tokens):
             t = tokens[i]
@@ -299,7 +310,7 @@ class PageWriter:
 # ---------------------------------------------------------------------------------------------------------------------
 # the package's exported names, read from the exported modules (no import, so no TensorFlow start-up here)
 
-def module_exports(module: str, lib_path: Path, lib_name: str):
+def module_exports(module: str, lib_path: Path):
     "[(name, kind, summary)] for every name of `module`'s `__all__`, in order."
     f = lib_path / (module.replace(".", "/") + ".py")
     if not f.exists(): f = lib_path / module.replace(".", "/") / "__init__.py"
@@ -374,15 +385,29 @@ class Site:
             fm = frontmatter(nb)
             out = fm.get("output-file") or _nbpath2html(rel).name
             out = posixpath.join(rel.parent.as_posix(), out) if rel.parent != Path(".") else out
-            orig = json.loads(f.read_text(encoding="utf-8"))
-            m = next((re.search(r"^\s*#\|\s*default_exp\s+(\S+)", _text(c.get("source", "")), re.M)
-                      for c in orig["cells"] if c.get("cell_type") == "code"
-                      and re.search(r"^\s*#\|\s*default_exp\s+(\S+)", _text(c.get("source", "")), re.M)), None)
+            orig = json.loads(f.read_text(encoding="utf-8"))  # `default_exp` is gone from the processed notebook
+            exps = [m.group(1) for c in orig["cells"] if c.get("cell_type") == "code"
+                    for m in [_re_default_exp.search(_text(c.get("source", "")))] if m]
             p = Page(src=rel, out=out, title=str(fm.get("title") or rel.stem), description=str(fm.get("description") or ""),
-                     module=m.group(1) if m else None, fm=fm)
-            p.nb = nb
+                     module=exps[0] if exps else None, fm=fm, nb=nb)
             self.pages.append(p); self.by_src[rel.as_posix()] = p
-            if p.module: self.exports[p.module] = module_exports(p.module, self.lib_path, self.lib_name)
+            if p.module: self.exports[p.module] = module_exports(p.module, self.lib_path)
+
+    _re_doc_link = re.compile(r'<a href="[^"]*" data-doc-link="([^"#]*)#([^"]*)"[^>]*>(.*?)</a>', re.S)
+    def drop_dead_doc_links(self) -> list:
+        """nbdev links every backticked name of the package to `page.html#name`, private helpers too, which have no
+        `show_doc` and so no anchor: keep those as plain code, and keep the links that resolve (marked for nothing)."""
+        anchors = {p.out: p.anchors for p in self.pages}
+        dropped = []
+        def sub(m):
+            page, frag, inner = m.group(1), m.group(2), m.group(3)
+            if frag in anchors.get(page, ()): return m.group(0).replace(f' data-doc-link="{page}#{frag}"', "")
+            dropped.append(f"{page}#{frag}")
+            return inner
+        for p in self.pages:
+            f = self.src_dir / p.md_path
+            f.write_text(self._re_doc_link.sub(sub, f.read_text(encoding="utf-8")), encoding="utf-8")
+        return sorted(set(dropped))
 
     def exports_section(self, page: Page, w: PageWriter) -> str:
         names = self.exports.get(page.module, [])
@@ -498,13 +523,29 @@ def mkdocs_config(site: Site, site_dir: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------------------------------------
 
+def _where(msg: str) -> str:
+    "The notebook and cell that nbdev's error message (which numbers the processed cells) is about."
+    src = msg.partition(" :\n")[2].strip()
+    if not src: return ""
+    from nbdev.config import get_config
+    nbs = get_config().nbs_path
+    hits = [f"{f.relative_to(ROOT)}, cell {i} (0-based)" for f in sorted(nbs.rglob("*.ipynb")) if "_proc" not in f.parts
+            for i, c in enumerate(json.loads(f.read_text(encoding="utf-8"))["cells"])
+            if c.get("cell_type") == "code" and _text(c.get("source")).strip() == src]
+    return "".join(f"build_docs: the failing cell is {h}\n" for h in hits)
+
 def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = None, quiet: bool = False) -> dict:
     t0 = time.time()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the spawned nbdev workers import TensorFlow through the package
     os.chdir(ROOT)
     from fastcore.basics import defaults
     from nbdev.serve import proc_nbs
-    proc = proc_nbs(force=force, n_workers=n_workers or defaults.cpus)
+    try: proc = proc_nbs(force=force, n_workers=n_workers or defaults.cpus)
+    except Exception as e:  # nbdev executes each notebook's import, exported and show_doc cells; say which one failed
+        raise SystemExit(f"build_docs: nbdev's processing of the notebooks failed: {e}\n{e.__cause__ or ''}\n"
+                         f"{_where(str(e))}(nbdev runs every cell that exports code, imports something or calls show_doc, "
+                         "and nothing else: a cell that mixes imports with other code runs without the cells before "
+                         "it; keep imports in cells of their own. `nbdev_docs` fails the same way.)") from e
     t1 = time.time()
 
     src_dir = BUILD / "src"
@@ -518,6 +559,7 @@ def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = No
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(md, encoding="utf-8")
     (src_dir / "api.md").write_text(site.api_page(), encoding="utf-8")
+    dropped = site.drop_dead_doc_links()
     (src_dir / "assets").mkdir(exist_ok=True)
     (src_dir / "assets" / "notebooks.css").write_text(CSS, encoding="utf-8")
     import yaml
@@ -543,6 +585,7 @@ def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = No
               f"in {info['seconds']['total']} s (nbdev processing {info['seconds']['nbdev_proc_nbs']} s, "
               f"pages {info['seconds']['pages']} s, mkdocs {info['seconds']['mkdocs']} s)")
         for p in pages: print("  ", p)
+        if dropped: print(f"build_docs: nbdev doc links to names without a show_doc entry, kept as plain code: {', '.join(dropped)}")
     return info
 
 def main(argv=None):
