@@ -19,7 +19,12 @@ import numpy as np
 __all__ = ['atomic_path', 'save_model', 'load_model', 'write_json', 'save_array', 'save_figure', 'save_checkpoint',
            'load_checkpoint']
 
-# %% ../nbs/11_files.ipynb #2a9aa3c4
+# %% ../nbs/11_files.ipynb #c83b101c
+def _umask():
+    "The process's umask."
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
 @contextlib.contextmanager
 def atomic_path(path, # the file to write
                ):
@@ -30,6 +35,7 @@ def atomic_path(path, # the file to write
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the permissions a plain open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
