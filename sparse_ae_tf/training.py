@@ -175,14 +175,14 @@ def _divergence_message(epoch, step):
     return (f"training stopped: the objective or its gradient became NaN or infinite at epoch {epoch + 1}, step {step}; "
             f"the weights are those after the last finite step (try a smaller learning rate)")
 
-# %% ../nbs/02_training.ipynb #6ade0dea
+# %% ../nbs/02_training.ipynb #5b6a7513
 def train(model:SparseAutoencoder, # the model to train (built on first use)
           x, # training examples, shape (n, input_dim)
           epochs:int=10, # passes over the data
           batch_size:int=256, # examples per optimiser step
           optimizer:keras.optimizers.Optimizer|None=None, # defaults to Adam(learning_rate)
           learning_rate:float=1e-3, # used when `optimizer` is None
-          jit_compile:bool=True, # compile the step with XLA
+          jit_compile:bool|None=None, # compile the step with XLA; None: unless the model has noise (XLA's CPU random ops are slow)
           steps_per_call:int=8, # optimiser steps per compiled call
           seed:int=0, # seed of the shuffling
           verbose:int=1, # 1: a progress bar over epochs; 0: silent
@@ -195,6 +195,7 @@ def train(model:SparseAutoencoder, # the model to train (built on first use)
     _check_training_args(epochs, batch_size, steps_per_call)
     _check_training_args(checkpoint_every, names=("checkpoint_every",))
     fused = _check_fused(model, fused, precision)
+    if jit_compile is None: jit_compile = getattr(model, "corruption", None) is None
     x = check_data(x, "x", model.input_dim, model.dtype_policy.variable_dtype)
     model.check_targets(x, "x")
     optimizer = _ready(model, x.shape[1], optimizer or keras.optimizers.Adam(learning_rate))
@@ -242,7 +243,7 @@ def _flat_objective(model, x, jit_compile):
         return float(loss), np.concatenate([g.numpy().ravel() for g in grads]).astype("float64")
     return fun, assign
 
-# %% ../nbs/02_training.ipynb #b068b8ce
+# %% ../nbs/02_training.ipynb #8e7e9036
 def train_lbfgs(model:SparseAutoencoder, # the model to train (built on first use)
                 x, # all training examples, shape (n, input_dim): one batch
                 max_iter:int=400, # L-BFGS iterations
@@ -251,6 +252,8 @@ def train_lbfgs(model:SparseAutoencoder, # the model to train (built on first us
                )->dict:
     "Minimise the full-batch objective with L-BFGS-B; returns the per-iteration history."
     _check_training_args(max_iter, names=("max_iter",))
+    if getattr(model, "corruption", None) is not None:
+        raise ValueError(f"train_lbfgs needs a deterministic objective, got a model with noise={model.noise!r}; use `train`")
     x = check_data(x, "x", model.input_dim, model.dtype_policy.variable_dtype)
     model.check_targets(x, "x")
     _ready(model, x.shape[1], keras.optimizers.Adam())

@@ -18,7 +18,7 @@ from .variants import _check_ints, _loss_sum, _mean_loss, _PartsModel
 # %% auto #0
 __all__ = ['GaussianSampling', 'bce_sum', 'VariationalAutoencoder']
 
-# %% ../nbs/10_vae.ipynb #26d6da9c
+# %% ../nbs/10_vae.ipynb #a52b8552
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class GaussianSampling(keras.layers.Layer):
     "From `[mean, log_var]`: `mean + exp(log_var / 2) * eps` while training, `mean` otherwise; adds `beta * KL(q || N(0, I))`."
@@ -42,7 +42,7 @@ class GaussianSampling(keras.layers.Layer):
 
     def get_config(self): return {**super().get_config(), "beta": self.beta, "seed": self.seed}
 
-# %% ../nbs/10_vae.ipynb #7b72fc6a
+# %% ../nbs/10_vae.ipynb #75e87bf6
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 def bce_sum(y_true, y_pred):
     "Per-example binary cross-entropy summed over the feature axis: the Bernoulli negative log-likelihood in nats."
@@ -52,7 +52,7 @@ def bce_sum(y_true, y_pred):
 
 _VAE_LOSSES = {"bce_sum": bce_sum, "half_sse": RECONSTRUCTION_LOSSES["half_sse"]}
 
-# %% ../nbs/10_vae.ipynb #394ffe51
+# %% ../nbs/10_vae.ipynb #7646ff6f
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class VariationalAutoencoder(_PartsModel):
     "VAE: encoder to a Gaussian's mean and log-variance, reparameterised sampling, decoder; loss = reconstruction + beta * KL."
@@ -115,7 +115,7 @@ class VariationalAutoencoder(_PartsModel):
                 "hidden_dims": self.hidden_dims, "hidden_activation": self.hidden_activation, "beta": self.beta,
                 "loss": self.loss_name, "seed": self.seed}
 
-# %% ../nbs/10_vae.ipynb #1c181268
+# %% ../nbs/10_vae.ipynb #e1edf298
 def _batches(x, batch_size):
     "Consecutive slices of `x` of `batch_size` rows."
     return [x[i:i + batch_size] for i in range(0, len(x), _check_positive_int("batch_size", batch_size))]

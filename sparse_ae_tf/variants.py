@@ -19,7 +19,7 @@ from .training import train, train_lbfgs
 __all__ = ['AddLoss', 'SpatialKLSparsity', 'ConvSparseAutoencoder', 'contractive_penalty', 'ContractiveDense',
            'ContractiveAutoencoder', 'KSparseAutoencoder', 'pretrain_stack', 'StackedSparseAutoencoder']
 
-# %% ../nbs/09_variants.ipynb #4032e35b
+# %% ../nbs/09_variants.ipynb #ec0157d2
 def _loss_sum(losses, dtype):
     "Sum of scalar losses cast to `dtype` (0 for none)."
     return sum((ops.cast(l, dtype) for l in losses), ops.zeros((), dtype))
@@ -46,7 +46,7 @@ def _check_ints(name, value, n=None):
         raise ValueError(f"`{name}` must be {what}, got {name}={value!r}")
     return tuple(int(v) for v in t)
 
-# %% ../nbs/09_variants.ipynb #e303c18d
+# %% ../nbs/09_variants.ipynb #0770934a
 class _PartsModel(keras.Model):
     "Base of the variant models: Adam by default, the objective's parts logged by `fit`, compiled state restored on loading."
     PARTS = ()
@@ -87,7 +87,7 @@ class AddLoss(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape): return input_shape
 
-# %% ../nbs/09_variants.ipynb #eae35b0d
+# %% ../nbs/09_variants.ipynb #07f740a2
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class SpatialKLSparsity(keras.layers.Layer):
     "Identity layer adding `beta * sum_c KL(rho || rho_hat_c)`, `rho_hat_c` the mean of channel c over the batch and all positions."
@@ -106,7 +106,7 @@ class SpatialKLSparsity(keras.layers.Layer):
 
     def get_config(self): return {**super().get_config(), "rho": self.rho, "beta": self.beta}
 
-# %% ../nbs/09_variants.ipynb #72bb8233
+# %% ../nbs/09_variants.ipynb #5ab87331
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class ConvSparseAutoencoder(_PartsModel):
     "Convolutional autoencoder: strided Conv2D encoder, sparsity on its feature maps, mirrored Conv2DTranspose decoder."
@@ -210,6 +210,12 @@ class ConvSparseAutoencoder(_PartsModel):
         k = ops.convert_to_numpy(self.encoder_convs[0].kernel)
         return k.reshape(-1, k.shape[-1])
 
+    @property
+    def decoder_weights(self):
+        "The last decoder layer's filters, one column per input channel, shape (kernel_size**2 * channels, filters[0]): what each channel paints."
+        k = ops.convert_to_numpy(self.decoder_convs[-1].kernel)  # (height, width, out channels, in channels)
+        return k.reshape(-1, k.shape[-1])
+
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
                 "kernel_size": self.kernel_size, "strides": self.strides, "sparsity": self.sparsity, "rho": self.rho,
@@ -217,7 +223,7 @@ class ConvSparseAutoencoder(_PartsModel):
                 "hidden_activation": self.hidden_activation, "output_activation": self.output_activation,
                 "loss": self.loss_name, "noise": self.noise, "noise_level": self.noise_level}
 
-# %% ../nbs/09_variants.ipynb #3fd093fa
+# %% ../nbs/09_variants.ipynb #1ed2729f
 _DERIVATIVES = {"sigmoid": lambda h: h * (1 - h), "tanh": lambda h: 1 - ops.square(h)}
 
 def contractive_penalty(h, # activations `f(x W + b)`, shape (batch, units)
@@ -228,7 +234,7 @@ def contractive_penalty(h, # activations `f(x W + b)`, shape (batch, units)
     d = _DERIVATIVES[_check_choice("activation", activation, tuple(_DERIVATIVES))](h)
     return ops.sum(ops.square(d) * ops.sum(ops.square(kernel), axis=0), axis=-1)
 
-# %% ../nbs/09_variants.ipynb #8f357cfc
+# %% ../nbs/09_variants.ipynb #b1377f89
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class ContractiveDense(keras.layers.Layer):
     "Dense layer `h = f(x W + b)` (sigmoid or tanh) that adds `lam * mean_i ||J_f(x_i)||_F^2` to the model's losses."
@@ -254,7 +260,7 @@ class ContractiveDense(keras.layers.Layer):
 
     def get_config(self): return {**super().get_config(), "units": self.units, "lam": self.lam, "activation": self.activation}
 
-# %% ../nbs/09_variants.ipynb #e610b1df
+# %% ../nbs/09_variants.ipynb #433fd75b
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class ContractiveAutoencoder(_PartsModel):
     "One-hidden-layer autoencoder with the contractive penalty `lam * ||J_f(x)||_F^2` of its encoder."
@@ -315,7 +321,7 @@ class ContractiveAutoencoder(_PartsModel):
                 "hidden_activation": self.hidden_activation, "output_activation": self.output_activation,
                 "weight_decay": self.weight_decay, "loss": self.loss_name}
 
-# %% ../nbs/09_variants.ipynb #edb6b5ef
+# %% ../nbs/09_variants.ipynb #9d0d6e2b
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class KSparseAutoencoder(_PartsModel):
     "TopK sparse autoencoder: k largest latents per example, unit-norm decoder rows, AuxK loss that revives dead latents."
@@ -389,7 +395,7 @@ class KSparseAutoencoder(_PartsModel):
         return {**super().get_config(), "input_dim": self.input_dim, "hidden_dim": self.hidden_dim, "k": self.k,
                 "k_aux": self.k_aux, "aux_coef": self.aux_coef, "dead_after": self.dead_after, "tied_init": self.tied_init}
 
-# %% ../nbs/09_variants.ipynb #93382e08
+# %% ../nbs/09_variants.ipynb #cd746226
 @patch
 def init_pre_bias(self:KSparseAutoencoder, x, # training examples, shape (n, input_dim)
                  ):
@@ -421,7 +427,7 @@ def dictionary(self:KSparseAutoencoder):
     "Decoder directions, one unit-norm row per latent, shape (hidden_dim, input_dim)."
     return ops.convert_to_numpy(self.decoder_kernel)
 
-# %% ../nbs/09_variants.ipynb #edb4f528
+# %% ../nbs/09_variants.ipynb #3a731438
 def pretrain_stack(x, # training examples, shape (n, input_dim)
                    hidden_dims=(200, 200), # hidden units of each autoencoder, first to last
                    method:str="adam", # "adam" (`train`) or "lbfgs" (`train_lbfgs`, full batch)
@@ -430,6 +436,7 @@ def pretrain_stack(x, # training examples, shape (n, input_dim)
                    batch_size:int=256, # examples per step (adam)
                    learning_rate:float=1e-3, # Adam's learning rate
                    seed:int=0, # seed of the weights (seed + layer) and of the shuffling
+                   jit_compile:bool=True, # compile the training steps with XLA
                    verbose:int=0, # progress bars of the training loops
                    **sae_kwargs, # passed to every `SparseAutoencoder` (rho, beta, weight_decay, ...)
                   ) -> list:
@@ -440,13 +447,14 @@ def pretrain_stack(x, # training examples, shape (n, input_dim)
         keras.utils.set_random_seed(seed + i)
         ae = SparseAutoencoder(inputs.shape[1], d, **sae_kwargs)
         if method == "adam":
-            train(ae, inputs, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed + i, verbose=verbose)
-        else: train_lbfgs(ae, inputs, max_iter=max_iter, verbose=verbose)
+            train(ae, inputs, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, jit_compile=jit_compile,
+                  seed=seed + i, verbose=verbose)
+        else: train_lbfgs(ae, inputs, max_iter=max_iter, jit_compile=jit_compile, verbose=verbose)
         out.append(ae)
         inputs = ae.encode(inputs)
     return out
 
-# %% ../nbs/09_variants.ipynb #e0f55c9b
+# %% ../nbs/09_variants.ipynb #798119c1
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class StackedSparseAutoencoder(_PartsModel):
     "Encoders of greedily pretrained sparse autoencoders stacked under a softmax classifier, fine-tuned end to end."
@@ -499,7 +507,7 @@ class StackedSparseAutoencoder(_PartsModel):
         return {**super().get_config(), "input_dim": self.input_dim, "hidden_dims": self.hidden_dims,
                 "n_classes": self.n_classes, "hidden_activation": self.hidden_activation, "weight_decay": self.weight_decay}
 
-# %% ../nbs/09_variants.ipynb #2da24175
+# %% ../nbs/09_variants.ipynb #3b733e84
 @patch(cls_method=True)
 def from_autoencoders(cls:StackedSparseAutoencoder,
                       autoencoders, # trained `SparseAutoencoder`s, first (on the input) to last

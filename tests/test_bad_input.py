@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from sparse_ae_tf import cli, data, files, metrics, sparsity
+from sparse_ae_tf import cli, data, files, metrics, noise, sparsity
+from sparse_ae_tf.anomaly import SparseAEDetector
 from sparse_ae_tf.models import SparseAutoencoder, check_data
 from sparse_ae_tf.training import train, train_lbfgs
 
@@ -70,6 +71,23 @@ CASES = [
     ("psnr range", lambda: metrics.psnr(X, X, data_range=-1), ValueError, "data_range=-1"),
     ("save_model suffix", lambda: files.save_model(model(), "m.h5"), ValueError, "path='m.h5'"),
     ("load_model missing", lambda: files.load_model("/nonexistent/m.keras"), FileNotFoundError, "/nonexistent/m.keras"),
+    ("noise kind", lambda: model(noise="blur"), ValueError, "noise='blur'"),
+    ("noise level negative", lambda: model(noise="gaussian", noise_level=-0.1), ValueError, "noise_level=-0.1"),
+    ("masking rate above 1", lambda: model(noise="masking", noise_level=1.5), ValueError, "noise_level=1.5"),
+    ("GaussianCorruption", lambda: noise.GaussianCorruption(-1.0), ValueError, "-1.0"),
+    ("SaltPepperCorruption", lambda: noise.SaltPepperCorruption(2.0), ValueError, "2.0"),
+    ("corrupt level", lambda: noise.corrupt(X, "gaussian", -0.5), ValueError, "noise_level=-0.5"),
+    ("detector rule", lambda: SparseAEDetector(rule="median"), ValueError, "rule='median'"),
+    ("detector contamination", lambda: SparseAEDetector(rule="contamination", contamination=0.7), ValueError, "contamination=0.7"),
+    ("detector n_std", lambda: SparseAEDetector(n_std=-1), ValueError, "n_std=-1"),
+    ("detector value missing", lambda: SparseAEDetector(rule="value"), ValueError, "threshold_value=None"),
+    ("detector epochs", lambda: SparseAEDetector(epochs=0), ValueError, "epochs=0"),
+    ("detector learning_rate", lambda: SparseAEDetector(learning_rate=0), ValueError, "learning_rate=0"),
+    ("detector fit NaN", lambda: SparseAEDetector(epochs=1).fit(NAN), ValueError, "NaN or infinite"),
+    ("detector fit rho", lambda: SparseAEDetector(rho=2.0, epochs=1).fit(X), ValueError, "rho=2.0"),
+    ("detector fit k", lambda: SparseAEDetector(sparsity="topk", k=100, hidden_activation="relu", epochs=1).fit(X), ValueError, "k=100"),
+    ("detector score features", lambda: SparseAEDetector(hidden_dim=4, epochs=1).fit(X).score_samples(X[:, :3]), ValueError, "features"),
+    ("detector set_threshold", lambda: SparseAEDetector(hidden_dim=4, epochs=1).fit(X).set_threshold(contamination=0.9), ValueError, "contamination=0.9"),
 ]
 
 
