@@ -46,7 +46,7 @@ def _check_ints(name, value, n=None):
         raise ValueError(f"`{name}` must be {what}, got {name}={value!r}")
     return tuple(int(v) for v in t)
 
-# %% ../nbs/09_variants.ipynb #0770934a
+# %% ../nbs/09_variants.ipynb #9f45160e
 class _PartsModel(keras.Model):
     "Base of the variant models: Adam by default, the objective's parts logged by `fit`, compiled state restored on loading."
     PARTS = ()
@@ -74,6 +74,8 @@ class _PartsModel(keras.Model):
         if isinstance(x, (np.ndarray, list)): x = self._check_x(x)
         return super().fit(x, y, **kwargs)
 
+class _Autoencoder(_PartsModel):
+    "Base of the variant autoencoders: `_PartsModel` with `reconstruct`."
     def reconstruct(self, x, batch_size:int=1024):
         "Reconstruction of `x`, as a numpy array."
         return ops.convert_to_numpy(self.predict(self._check_x(x), batch_size=batch_size, verbose=0))
@@ -106,9 +108,9 @@ class SpatialKLSparsity(keras.layers.Layer):
 
     def get_config(self): return {**super().get_config(), "rho": self.rho, "beta": self.beta}
 
-# %% ../nbs/09_variants.ipynb #5ab87331
+# %% ../nbs/09_variants.ipynb #d21e38fe
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
-class ConvSparseAutoencoder(_PartsModel):
+class ConvSparseAutoencoder(_Autoencoder):
     "Convolutional autoencoder: strided Conv2D encoder, sparsity on its feature maps, mirrored Conv2DTranspose decoder."
     PARTS = ("reconstruction", "sparsity", "weight_decay")
     def __init__(self,
@@ -260,9 +262,9 @@ class ContractiveDense(keras.layers.Layer):
 
     def get_config(self): return {**super().get_config(), "units": self.units, "lam": self.lam, "activation": self.activation}
 
-# %% ../nbs/09_variants.ipynb #433fd75b
+# %% ../nbs/09_variants.ipynb #0a18c3e8
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
-class ContractiveAutoencoder(_PartsModel):
+class ContractiveAutoencoder(_Autoencoder):
     "One-hidden-layer autoencoder with the contractive penalty `lam * ||J_f(x)||_F^2` of its encoder."
     PARTS = ("reconstruction", "contractive", "weight_decay")
     def __init__(self,
@@ -321,9 +323,9 @@ class ContractiveAutoencoder(_PartsModel):
                 "hidden_activation": self.hidden_activation, "output_activation": self.output_activation,
                 "weight_decay": self.weight_decay, "loss": self.loss_name}
 
-# %% ../nbs/09_variants.ipynb #9d0d6e2b
+# %% ../nbs/09_variants.ipynb #7e8deb56
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
-class KSparseAutoencoder(_PartsModel):
+class KSparseAutoencoder(_Autoencoder):
     "TopK sparse autoencoder: k largest latents per example, unit-norm decoder rows, AuxK loss that revives dead latents."
     PARTS = ("reconstruction", "auxk")
     def __init__(self,

@@ -131,7 +131,10 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(trained, files, tmp_pat
 def test_ctrl_c_exits_130_and_writes_nothing(files, tmp_path):
     out = tmp_path / "out"
     cmd = _command() + ["train", "--data", str(files / "digits.npy"), "--hidden", 16, "--epochs", 100000, "--output", str(out)]
-    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A job started in the background by a non-interactive shell inherits SIGINT ignored (as CI may start this test);
+    # a user's terminal gives the command the default disposition, so the child gets that here.
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):  # the staging folder: training is next
