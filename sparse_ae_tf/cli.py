@@ -343,7 +343,7 @@ def _load_model(lib, path):
             warnings.simplefilter("ignore")
             model = lib.keras.saving.load_model(path)
     except Exception as e: raise CLIError(f"cannot load model file '{path}': {type(e).__name__}: {_one_line(e, 300)}") from None
-    if not isinstance(model, lib.models.SparseAutoencoder):
+    if lib.keras.saving.get_registered_name(type(model)) != "sparse_ae_tf>SparseAutoencoder":  # not isinstance: a notebook that re-runs the model cell re-registers the name
         raise CLIError(f"model file '{path}' holds a {type(model).__name__}, not a sparse_ae_tf SparseAutoencoder")
     return model
 
