@@ -3,10 +3,13 @@ against SciPy's L-BFGS on UFLDL's natural-patch exercise; all side by side in on
 
     python benchmarks/suite.py [--only a,b,c] [--repeats 3]
 
-(a) 784-196 sigmoid + KL, batch 256; (b) 784-4096, batch 1024: samples per second of each implementation (best of
-`repeats` timed epochs after a warm-up epoch that compiles), its fraction of the matmul ceiling and its ratio to plain
-Keras `fit`. The ceiling: a step costs 12*B*D*H flops (forward, backward, both layers), so samples per second can never
-exceed rate * B / (12*B*D*H), with `rate` the float32 matmul rate of exactly those six products, measured in this run.
+(a) 784-196 sigmoid + KL, batch 256; (b) 784-4096, batch 1024, on real MNIST digits: samples per second of each
+implementation (best of `repeats` epochs taken in turn, implementation after implementation, so that a change in the
+machine's load hits all of them alike; a warm-up epoch first compiles each), its fraction of the matmul ceiling, its
+ratio to plain Keras `fit` and its last epoch's mean loss (the same objective in every row but plain Keras fit, whose
+reconstruction term is the mean squared error). The ceiling: a step costs 12*B*D*H flops (forward, backward, both
+layers), so samples per second can never exceed rate / (12*D*H), with `rate` the float32 matmul rate of exactly those
+six products, measured in this run (the bfloat16 rate is printed beside it).
 (c) UFLDL's 64-25-64 on 10,000 whitened patches (rho=0.01, beta=3, lambda=1e-4): SciPy L-BFGS-B on a NumPy objective
 and gradient for 400 iterations, against the package reaching within 1% of that objective."""
 import argparse
@@ -20,7 +23,7 @@ import numpy as np
 import scipy.optimize
 import tensorflow as tf
 
-from sparse_ae_tf.data import natural_patches
+from sparse_ae_tf.data import load_mnist, natural_patches
 from sparse_ae_tf.models import SparseAutoencoder
 from sparse_ae_tf.training import fused_gradients, train, train_lbfgs
 
@@ -45,7 +48,7 @@ def keras_user_fit(hidden, batch, jit_compile=False):
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(hidden, "sigmoid", kernel_regularizer=decay),
                               UserKL(), keras.layers.Dense(784, "sigmoid", kernel_regularizer=decay)])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit_compile)
-    return lambda x: model.fit(x, x, batch_size=batch, epochs=1, verbose=0)
+    return lambda x: model.fit(x, x, batch_size=batch, epochs=1, verbose=0).history["loss"][-1]
 
 
 def package_fit(hidden, batch):
@@ -53,14 +56,14 @@ def package_fit(hidden, batch):
     keras.utils.set_random_seed(0)
     model = SparseAutoencoder(784, hidden, rho=RHO, beta=BETA, weight_decay=LAM)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    return lambda x: model.fit(x, batch_size=batch, epochs=1, verbose=0)
+    return lambda x: model.fit(x, batch_size=batch, epochs=1, verbose=0).history["loss"][-1]
 
 
 def package_train(hidden, batch, **options):
-    "`sparse_ae_tf.training.train` with `options`."
+    "`sparse_ae_tf.training.train` with `options`; each call returns the epoch's mean objective."
     keras.utils.set_random_seed(0)
     model, optimizer = SparseAutoencoder(784, hidden, rho=RHO, beta=BETA, weight_decay=LAM), keras.optimizers.Adam(1e-3)
-    return lambda x: train(model, x, epochs=1, batch_size=batch, optimizer=optimizer, verbose=0, **options)
+    return lambda x: train(model, x, epochs=1, batch_size=batch, optimizer=optimizer, verbose=0, **options)["objective"][-1]
 
 
 def torch_eager(hidden, batch):
@@ -71,7 +74,7 @@ def torch_eager(hidden, batch):
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.Adam(params, lr=1e-3)
     def epoch(x):
-        data = torch.from_numpy(x)
+        data, total = torch.from_numpy(x), 0.0
         for idx in torch.randperm(len(data)).split(batch):
             xb = data[idx]
             h = torch.sigmoid(enc(xb)); out = torch.sigmoid(dec(h))
@@ -79,60 +82,72 @@ def torch_eager(hidden, batch):
             kl = (RHO * torch.log(RHO / rho_hat) + (1 - RHO) * torch.log((1 - RHO) / (1 - rho_hat))).sum()
             loss = 0.5 * ((out - xb) ** 2).sum(1).mean() + BETA * kl + LAM / 2 * ((enc.weight ** 2).sum() + (dec.weight ** 2).sum())
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            total += loss.item() * len(idx)
+        return total / len(data)
     return epoch
 
 
-def matmul_rate(hidden, batch, repeats):
-    "Float32 FLOP/s of the six matrix products of one training step, at their shapes, best of `repeats`."
-    x, w1, w2 = (tf.random.normal(s) for s in ((batch, 784), (784, hidden), (hidden, 784)))
-    h, d3 = tf.random.normal((batch, hidden)), tf.random.normal((batch, 784))
+def matmul_probe(hidden, batch, dtype=tf.float32):
+    "A function timing the six matrix products of one training step at their shapes (in `dtype`); it returns FLOP/s."
+    def var(shape): return tf.Variable(tf.cast(tf.random.normal(shape), dtype))
+    x, w1, w2, h, d3 = (var(s) for s in ((batch, 784), (784, hidden), (hidden, 784), (batch, hidden), (batch, 784)))
     @tf.function
     def six(n):
-        acc = tf.zeros(())
-        for _ in tf.range(n):
-            acc += tf.reduce_sum(tf.matmul(x, w1)[:1]) + tf.reduce_sum(tf.matmul(h, w2)[:1])
-            acc += tf.reduce_sum(tf.matmul(d3, w2, transpose_b=True)[:1]) + tf.reduce_sum(tf.matmul(h, d3, transpose_a=True)[:1])
-            acc += tf.reduce_sum(tf.matmul(x, h, transpose_a=True)[:1]) + tf.reduce_sum(tf.matmul(x, w1)[:1])
+        acc = tf.zeros((), dtype)
+        for i in tf.range(n):  # each product's inputs change with i, and each output is read whole
+            s = tf.cast(i, dtype) * 1e-30
+            for a, b, kw in ((x, w1, {}), (h, w2, {}), (d3, w2, dict(transpose_b=True)), (h, d3, dict(transpose_a=True)),
+                             (x, h, dict(transpose_a=True)), (x, w1, {})):
+                acc += tf.reduce_sum(tf.matmul(a + s, b, **kw))
         return acc
     n = max(4, int(2e10 / (12 * batch * 784 * hidden)))
-    six(1).numpy(); best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter(); six(n).numpy(); best = min(best, time.perf_counter() - start)
-    return n * 12 * batch * 784 * hidden / best
+    six(1).numpy()
+    def rate():
+        start = time.perf_counter(); six(n).numpy()
+        return n * 12 * batch * 784 * hidden / (time.perf_counter() - start)
+    return rate
 
 
-def samples_per_second(run, x, repeats):
-    "Best throughput of `repeats` timed epochs after one warm-up epoch."
-    run(x); best = float("inf")
+def interleaved(runners, probes, x, repeats):
+    "Best samples/s of each runner and best FLOP/s of each probe over `repeats` rounds that take them in turn."
+    epochs = {label: make() for label, make in runners.items()}
+    for run in epochs.values(): run(x)  # warm-up: tracing and compilation
+    best, objective, flops = {label: float("inf") for label in epochs}, {}, {label: 0.0 for label in probes}
     for _ in range(repeats):
-        start = time.perf_counter(); run(x); best = min(best, time.perf_counter() - start)
-    return len(x) / best
+        for label, run in epochs.items():
+            start = time.perf_counter(); objective[label] = run(x); best[label] = min(best[label], time.perf_counter() - start)
+        for label, probe in probes.items(): flops[label] = max(flops[label], probe())
+    return {label: len(x) / t for label, t in best.items()}, objective, flops
 
 
 def throughput_table(name, hidden, batch, examples, repeats):
     "Print the throughput table of one configuration; return its rows."
-    x = np.random.default_rng(0).uniform(0, 1, (examples, 784)).astype("float32")
+    x = load_mnist()[0][0]
+    x = np.concatenate([x] * -(-examples // len(x)))[:examples]
     runners = {
         "plain Keras fit (user KL layer)": lambda: keras_user_fit(hidden, batch),
         "plain Keras fit(jit_compile=True)": lambda: keras_user_fit(hidden, batch, True),
         "SparseAutoencoder.fit": lambda: package_fit(hidden, batch),
         "train(fused=False) (autodiff, XLA)": lambda: package_train(hidden, batch, fused=False),
-        "train() default (fused float32)": lambda: package_train(hidden, batch),
-        "train(precision='bfloat16')": lambda: package_train(hidden, batch, precision="bfloat16"),
+        "train() default (fused, float32)": lambda: package_train(hidden, batch),
+        "train(precision='bfloat16') fastest": lambda: package_train(hidden, batch, precision="bfloat16"),
     }
     try:
         import torch
         torch.set_num_threads(os.cpu_count())
         runners["PyTorch eager float32"] = lambda: torch_eager(hidden, batch)
     except ImportError: print("(PyTorch not installed: pip install -r benchmarks/requirements.txt)")
-    rates = {label: samples_per_second(make(), x, repeats) for label, make in runners.items()}
-    flops = matmul_rate(hidden, batch, repeats)
+    probes = {"float32": matmul_probe(hidden, batch), "bfloat16": matmul_probe(hidden, batch, tf.bfloat16)}
+    rates, objective, rate = interleaved(runners, probes, x, repeats)
+    flops, flops_bf16 = rate["float32"], rate["bfloat16"]
     ceiling = flops / (12 * 784 * hidden)
     base = rates["plain Keras fit (user KL layer)"]
-    print(f"\n({name}) 784-{hidden}, batch {batch}, {examples} examples, best of {repeats}; "
-          f"float32 matmul rate {flops / 1e9:.0f} GFLOP/s -> ceiling {ceiling:,.0f} samples/s")
-    print(f"{'implementation':40s} {'samples/s':>10s} {'of ceiling':>10s} {'x plain fit':>11s}")
-    for label, rate in rates.items(): print(f"{label:40s} {rate:10,.0f} {rate / ceiling:10.2f} {rate / base:11.2f}")
+    print(f"\n({name}) 784-{hidden}, batch {batch}, {examples} MNIST digits, best of {repeats} rounds; matmul rate "
+          f"float32 {flops / 1e9:.0f} GFLOP/s -> ceiling {ceiling:,.0f} samples/s (bfloat16 {flops_bf16 / 1e9:.0f} GFLOP/s "
+          f"-> {flops_bf16 / (12 * 784 * hidden):,.0f})")
+    print(f"{'implementation':40s} {'samples/s':>10s} {'of ceiling':>10s} {'x plain fit':>11s} {'last epoch loss':>16s}")
+    for label, rate in rates.items():
+        print(f"{label:40s} {rate:10,.0f} {rate / ceiling:10.2f} {rate / base:11.2f} {objective[label]:16.4f}")
     return rates, ceiling
 
 

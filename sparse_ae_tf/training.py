@@ -19,7 +19,7 @@ from .models import SparseAutoencoder, check_data
 from .sparsity import kl_divergence, kl_sparsity_delta
 
 # %% auto #0
-__all__ = ['PARTS', 'PRECISIONS', 'make_train_step', 'supports_fused', 'fused_gradients', 'train', 'train_lbfgs']
+__all__ = ['PARTS', 'PRECISIONS', 'make_train_step', 'supports_fused', 'fused_stages', 'fused_gradients', 'train', 'train_lbfgs']
 
 # %% ../nbs/02_training.ipynb #3d4bdc1d
 PARTS = ("reconstruction", "sparsity", "weight_decay")
@@ -51,24 +51,36 @@ def _tape_gradients(model, xb, precision):
         loss, parts = _objective(model, xb)
     return loss, parts, model.trainable_variables, tape.gradient(loss, model.trainable_variables)
 
+def _apply_if_finite(optimizer, loss, grads, variables):
+    "Apply `grads` to `variables` if the objective and every gradient are finite; returns whether it did."
+    finite = tf.reduce_all([tf.math.is_finite(loss)] + [tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+    def apply():
+        optimizer.apply(grads, variables)
+        return tf.constant(True)
+    return tf.cond(finite, apply, lambda: tf.constant(False))
+
 def make_train_step(model:SparseAutoencoder, # a built model
                     optimizer:keras.optimizers.Optimizer, # a built optimizer
-                    jit_compile:bool=True, # compile the step with XLA
+                    jit_compile:bool=True, # compile with XLA: the whole step, or with `fused` the work around the matrix products
                     fused:bool=False, # explicit backpropagation (`fused_gradients`) instead of autodiff
                     precision:str="float32", # matmul precision of the fused step: "float32" or "bfloat16"
                    ):
     "A compiled function `(x, batch_index) -> (summed parts, steps done)`: one optimiser step per row of `batch_index`."
-    gradients = fused_gradients if fused else _tape_gradients
-    def apply(grads, variables):
-        optimizer.apply(grads, variables)
-        return tf.constant(True)
+    if fused:
+        stages = fused_stages(model, precision, jit_compile)
+        def gradients(xb): return fused_gradients(model, xb, precision, stages)
+        variables = _fused_variables(model)
+    else:
+        def gradients(xb): return _tape_gradients(model, xb, precision)
+        variables = model.trainable_variables
+    def update(loss, grads): return _apply_if_finite(optimizer, loss, grads, variables)
+    if fused and jit_compile: update = tf.function(update, jit_compile=True)
 
     def one_step(x, idx):
-        loss, parts, variables, grads = gradients(model, tf.gather(x, idx), precision)
-        finite = tf.reduce_all([tf.math.is_finite(loss)] + [tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-        return parts, tf.cond(finite, lambda: apply(grads, variables), lambda: tf.constant(False))
+        loss, parts, _, grads = gradients(tf.gather(x, idx))
+        return parts, update(loss, grads)
 
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    @tf.function(jit_compile=jit_compile and not fused, reduce_retracing=True)
     def run_steps(x, batch_index):
         totals, done = tf.zeros(len(PARTS)), tf.constant(0)
         for i in tf.range(tf.shape(batch_index)[0]):
@@ -94,24 +106,25 @@ def supports_fused(model)->bool:
             and model.hidden_activation in _DERIVATIVES and model.output_activation in ("sigmoid", "linear")
             and model.loss_name in ("half_sse", "mse"))
 
-# %% ../nbs/02_training.ipynb #c99ba551
-def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
-                    x, # a batch, shape (m, input_dim)
-                    precision:str="float32", # dtype of the matrix products: "float32" or "bfloat16"
-                   ):
-    "Objective, its parts, the variables and their gradients by explicit backpropagation (UFLDL's equations)."
-    cd = tf.dtypes.as_dtype(precision)
-    def mm(a, b, **kw): return tf.cast(tf.matmul(tf.cast(a, cd), tf.cast(b, cd), **kw), tf.float32)
+def _fused_variables(model):
+    "The variables `fused_gradients` differentiates, in its order: W1, b1, W2, b2."
     enc, dec = model.encoder_dense, model.decoder_dense
-    W1, b1, W2, b2 = enc.kernel, enc.bias, dec.kernel, dec.bias
-    m, d = tf.cast(tf.shape(x)[0], tf.float32), tf.cast(tf.shape(x)[1], tf.float32)
-    a2 = _ACTIVATIONS[model.hidden_activation](mm(x, W1) + b1)
-    a3 = _ACTIVATIONS[model.output_activation](mm(a2, W2) + b2)
+    return [enc.kernel, enc.bias, dec.kernel, dec.bias]
+
+# %% ../nbs/02_training.ipynb #c99ba551
+def _output_error(model, z3, x, cd):
+    "Output error delta3 (in `cd`), its column sums (the bias gradient) and the reconstruction term."
+    a3 = _ACTIVATIONS[model.output_activation](tf.cast(z3, tf.float32) + model.decoder_dense.bias)
     diff = a3 - x
+    m, d = tf.cast(tf.shape(x)[0], tf.float32), tf.cast(tf.shape(x)[1], tf.float32)
     if model.loss_name == "half_sse": recon, d_a3 = 0.5 * tf.reduce_sum(diff * diff) / m, diff / m
     else: recon, d_a3 = tf.reduce_sum(diff * diff) / (m * d), 2 * diff / (m * d)
     d3 = d_a3 * _DERIVATIVES[model.output_activation](a3)
-    d_a2 = mm(d3, W2, transpose_b=True)
+    return tf.cast(d3, cd), tf.reduce_sum(d3, 0), recon
+
+def _hidden_error(model, d_a2, a2, cd):
+    "Hidden error delta2 (in `cd`), its column sums (the bias gradient) and the sparsity term."
+    d_a2, m = tf.cast(d_a2, tf.float32), tf.cast(tf.shape(a2)[0], tf.float32)
     if model.sparsity == "kl":
         rho_hat = tf.reduce_mean(a2, 0)
         sparsity = model.beta * tf.reduce_sum(kl_divergence(model.rho, rho_hat))
@@ -121,9 +134,39 @@ def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
         d_a2 += model.l1 * tf.sign(a2) / m
     else: sparsity = tf.zeros(())
     d2 = d_a2 * _DERIVATIVES[model.hidden_activation](a2)
+    return tf.cast(d2, cd), tf.reduce_sum(d2, 0), sparsity
+
+def fused_stages(model:SparseAutoencoder, # a model `supports_fused` accepts
+                 precision:str="float32", # dtype of the matrix products: "float32" or "bfloat16"
+                 jit_compile:bool=False, # compile each stage with XLA
+                ):
+    "The elementwise work between the matrix products of `fused_gradients`, as three functions."
+    cd = tf.dtypes.as_dtype(precision)
+    def hidden(z2):
+        a2 = _ACTIVATIONS[model.hidden_activation](tf.cast(z2, tf.float32) + model.encoder_dense.bias)
+        return a2, tf.cast(a2, cd)
+    def output_error(z3, x): return _output_error(model, z3, x, cd)
+    def hidden_error(d_a2, a2): return _hidden_error(model, d_a2, a2, cd)
+    stages = (hidden, output_error, hidden_error)
+    return tuple(tf.function(s, jit_compile=True) for s in stages) if jit_compile else stages
+
+def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
+                    x, # a batch, shape (m, input_dim)
+                    precision:str="float32", # dtype of the matrix products: "float32" or "bfloat16"
+                    stages:tuple|None=None, # `fused_stages(model, precision, ...)`; None: uncompiled stages
+                   ):
+    "Objective, its parts, the variables and their gradients by explicit backpropagation (UFLDL's equations)."
+    hidden, output_error, hidden_error = stages or fused_stages(model, precision)
+    cd = tf.dtypes.as_dtype(precision)
+    W1, b1, W2, b2 = _fused_variables(model)
+    x_c, W1_c, W2_c = tf.cast(x, cd), tf.cast(W1, cd), tf.cast(W2, cd)
+    a2, a2_c = hidden(tf.matmul(x_c, W1_c))
+    d3_c, grad_b2, recon = output_error(tf.matmul(a2_c, W2_c), x)
+    d2_c, grad_b1, sparsity = hidden_error(tf.matmul(d3_c, W2_c, transpose_b=True), a2)
     lam = model.weight_decay
     decay = 0.5 * lam * (tf.reduce_sum(W1 * W1) + tf.reduce_sum(W2 * W2))
-    grads = [mm(x, d2, transpose_a=True) + lam * W1, tf.reduce_sum(d2, 0), mm(a2, d3, transpose_a=True) + lam * W2, tf.reduce_sum(d3, 0)]
+    grads = [tf.cast(tf.matmul(x_c, d2_c, transpose_a=True), tf.float32) + lam * W1, grad_b1,
+             tf.cast(tf.matmul(a2_c, d3_c, transpose_a=True), tf.float32) + lam * W2, grad_b2]
     return recon + sparsity + decay, tf.stack([recon, sparsity, decay]), [W1, b1, W2, b2], grads
 
 # %% ../nbs/02_training.ipynb #66a954e6
