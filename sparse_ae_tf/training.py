@@ -17,9 +17,11 @@ import tensorflow as tf
 from .files import load_checkpoint, save_checkpoint
 from .models import SparseAutoencoder, check_data
 from .sparsity import kl_divergence, kl_sparsity_delta
+from .streaming import batches, is_streaming, source_info
 
 # %% auto #0
-__all__ = ['PARTS', 'PRECISIONS', 'make_train_step', 'supports_fused', 'fused_stages', 'fused_gradients', 'train', 'train_lbfgs']
+__all__ = ['PARTS', 'PRECISIONS', 'make_train_step', 'supports_fused', 'fused_stages', 'data_gradients', 'add_weight_decay',
+           'fused_gradients', 'epoch_rng', 'train', 'train_lbfgs']
 
 # %% ../nbs/02_training.ipynb #3d4bdc1d
 PARTS = ("reconstruction", "sparsity", "weight_decay")
@@ -59,13 +61,8 @@ def _apply_if_finite(optimizer, loss, grads, variables):
         return tf.constant(True)
     return tf.cond(finite, apply, lambda: tf.constant(False))
 
-def make_train_step(model:SparseAutoencoder, # a built model
-                    optimizer:keras.optimizers.Optimizer, # a built optimizer
-                    jit_compile:bool=True, # compile with XLA: the whole step, or with `fused` the work around the matrix products
-                    fused:bool=False, # explicit backpropagation (`fused_gradients`) instead of autodiff
-                    precision:str="float32", # matmul precision of the fused step: "float32" or "bfloat16"
-                   ):
-    "A compiled function `(x, batch_index) -> (summed parts, steps done)`: one optimiser step per row of `batch_index`."
+def _batch_step(model, optimizer, jit_compile, fused, precision, stream):
+    "A function `batch -> (parts, applied)`: one optimiser step, with whatever is compiled inside it compiled."
     if fused:
         stages = fused_stages(model, precision, jit_compile)
         def gradients(xb): return fused_gradients(model, xb, precision, stages)
@@ -75,21 +72,46 @@ def make_train_step(model:SparseAutoencoder, # a built model
         variables = model.trainable_variables
     def update(loss, grads): return _apply_if_finite(optimizer, loss, grads, variables)
     if fused and jit_compile: update = tf.function(update, jit_compile=True)
-
-    def one_step(x, idx):
-        loss, parts, _, grads = gradients(tf.gather(x, idx))
+    def one_step(xb):
+        loss, parts, _, grads = gradients(xb)
         return parts, update(loss, grads)
+    return tf.function(one_step, jit_compile=True) if stream and jit_compile and not fused else one_step
+
+def make_train_step(model:SparseAutoencoder, # a built model
+                    optimizer:keras.optimizers.Optimizer, # a built optimizer
+                    jit_compile:bool=True, # compile with XLA: the whole step, or with `fused` the work around the matrix products
+                    fused:bool=False, # explicit backpropagation (`fused_gradients`) instead of autodiff
+                    precision:str="float32", # matmul precision of the fused step: "float32" or "bfloat16"
+                    stream:bool=False, # read batches from a `tf.data` iterator instead of gathering them from an array
+                   ):
+    "A compiled function running optimiser steps: `(x, batch_index)`, one per row; with `stream`, `(iterator, n)`, up to `n`."
+    one_step = _batch_step(model, optimizer, jit_compile, fused, precision, stream)
 
     @tf.function(jit_compile=jit_compile and not fused, reduce_retracing=True)
     def run_steps(x, batch_index):
         totals, done = tf.zeros(len(PARTS)), tf.constant(0)
         for i in tf.range(tf.shape(batch_index)[0]):
-            parts, applied = one_step(x, batch_index[i])
+            parts, applied = one_step(tf.gather(x, batch_index[i]))
             if not applied: break
             totals += parts
             done += 1
         return totals, done
-    return run_steps
+
+    @tf.function(reduce_retracing=True)
+    def run_stream(iterator, n):
+        totals, seen, done, finite = tf.zeros(len(PARTS)), tf.constant(0), tf.constant(0), tf.constant(True)
+        for _ in tf.range(n):
+            batch = iterator.get_next_as_optional()
+            if not batch.has_value(): break
+            xb = batch.get_value()
+            parts, finite = one_step(xb)
+            if not finite: break
+            m = tf.shape(xb)[0]
+            totals += parts * tf.cast(m, tf.float32)
+            seen += m
+            done += 1
+        return totals, seen, done, finite
+    return run_stream if stream else run_steps
 
 # %% ../nbs/02_training.ipynb #f567b5d7
 def _sigmoid_slope(a): return a * (1 - a)
@@ -112,22 +134,21 @@ def _fused_variables(model):
     return [enc.kernel, enc.bias, dec.kernel, dec.bias]
 
 # %% ../nbs/02_training.ipynb #c99ba551
-def _output_error(model, z3, x, cd):
-    "Output error delta3 (in `cd`), its column sums (the bias gradient) and the reconstruction term."
+def _output_error(model, z3, x, m, cd):
+    "Output error delta3 (in `cd`), its column sums (the bias gradient) and the reconstruction term, for `m` examples in all."
     a3 = _ACTIVATIONS[model.output_activation](tf.cast(z3, tf.float32) + model.decoder_dense.bias)
     diff = a3 - x
-    m, d = tf.cast(tf.shape(x)[0], tf.float32), tf.cast(tf.shape(x)[1], tf.float32)
+    d = tf.cast(tf.shape(x)[1], tf.float32)
     if model.loss_name == "half_sse": recon, d_a3 = 0.5 * tf.reduce_sum(diff * diff) / m, diff / m
     else: recon, d_a3 = tf.reduce_sum(diff * diff) / (m * d), 2 * diff / (m * d)
     d3 = d_a3 * _DERIVATIVES[model.output_activation](a3)
     return tf.cast(d3, cd), tf.reduce_sum(d3, 0), recon
 
-def _hidden_error(model, d_a2, a2, cd):
-    "Hidden error delta2 (in `cd`), its column sums (the bias gradient) and the sparsity term."
-    d_a2, m = tf.cast(d_a2, tf.float32), tf.cast(tf.shape(a2)[0], tf.float32)
+def _hidden_error(model, d_a2, a2, rho_hat, m, share, cd):
+    "Hidden error delta2 (in `cd`), its column sums (the bias gradient) and the sparsity term (KL: `share` of it)."
+    d_a2 = tf.cast(d_a2, tf.float32)
     if model.sparsity == "kl":
-        rho_hat = tf.reduce_mean(a2, 0)
-        sparsity = model.beta * tf.reduce_sum(kl_divergence(model.rho, rho_hat))
+        sparsity = share * model.beta * tf.reduce_sum(kl_divergence(model.rho, rho_hat))
         d_a2 += kl_sparsity_delta(rho_hat, model.rho, model.beta) / m
     elif model.sparsity == "l1":
         sparsity = model.l1 * tf.reduce_sum(tf.abs(a2)) / m
@@ -144,11 +165,38 @@ def fused_stages(model:SparseAutoencoder, # a model `supports_fused` accepts
     cd = tf.dtypes.as_dtype(precision)
     def hidden(z2):
         a2 = _ACTIVATIONS[model.hidden_activation](tf.cast(z2, tf.float32) + model.encoder_dense.bias)
-        return a2, tf.cast(a2, cd)
-    def output_error(z3, x): return _output_error(model, z3, x, cd)
-    def hidden_error(d_a2, a2): return _hidden_error(model, d_a2, a2, cd)
+        return a2, tf.cast(a2, cd), tf.reduce_sum(a2, 0)
+    def output_error(z3, x, m): return _output_error(model, z3, x, m, cd)
+    def hidden_error(d_a2, a2, rho_hat, m, share): return _hidden_error(model, d_a2, a2, rho_hat, m, share, cd)
     stages = (hidden, output_error, hidden_error)
     return tuple(tf.function(s, jit_compile=True) for s in stages) if jit_compile else stages
+
+def _local_totals(a2_sum, m): return a2_sum, m, 1.0
+
+def data_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
+                   x, # a batch, shape (m, input_dim)
+                   stages:tuple, # `fused_stages(model, precision, ...)`
+                   precision:str="float32", # dtype of the matrix products
+                   batch_totals=_local_totals, # `(column sums of a2, m) -> (their totals over the global batch, its size, share)`
+                  ):
+    "Reconstruction and sparsity terms and the gradients of their sum on `x`: W1, b1, W2, b2, weight decay left out."
+    hidden, output_error, hidden_error = stages
+    cd = tf.dtypes.as_dtype(precision)
+    W1, b1, W2, b2 = _fused_variables(model)
+    x_c, W1_c, W2_c = tf.cast(x, cd), tf.cast(W1, cd), tf.cast(W2, cd)
+    a2, a2_c, a2_sum = hidden(tf.matmul(x_c, W1_c))
+    a2_sum, m, share = batch_totals(a2_sum, tf.cast(tf.shape(x)[0], tf.float32))
+    d3_c, grad_b2, recon = output_error(tf.matmul(a2_c, W2_c), x, m)
+    d2_c, grad_b1, sparsity = hidden_error(tf.matmul(d3_c, W2_c, transpose_b=True), a2, a2_sum / m, m, share)
+    grads = [tf.cast(tf.matmul(x_c, d2_c, transpose_a=True), tf.float32), grad_b1,
+             tf.cast(tf.matmul(a2_c, d3_c, transpose_a=True), tf.float32), grad_b2]
+    return recon, sparsity, grads
+
+def add_weight_decay(model, grads):
+    "The weight-decay term, and `grads` (W1, b1, W2, b2) with its gradient added."
+    lam, (W1, _, W2, _) = model.weight_decay, _fused_variables(model)
+    decay = 0.5 * lam * (tf.reduce_sum(W1 * W1) + tf.reduce_sum(W2 * W2))
+    return decay, [grads[0] + lam * W1, grads[1], grads[2] + lam * W2, grads[3]]
 
 def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
                     x, # a batch, shape (m, input_dim)
@@ -156,18 +204,9 @@ def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
                     stages:tuple|None=None, # `fused_stages(model, precision, ...)`; None: uncompiled stages
                    ):
     "Objective, its parts, the variables and their gradients by explicit backpropagation (UFLDL's equations)."
-    hidden, output_error, hidden_error = stages or fused_stages(model, precision)
-    cd = tf.dtypes.as_dtype(precision)
-    W1, b1, W2, b2 = _fused_variables(model)
-    x_c, W1_c, W2_c = tf.cast(x, cd), tf.cast(W1, cd), tf.cast(W2, cd)
-    a2, a2_c = hidden(tf.matmul(x_c, W1_c))
-    d3_c, grad_b2, recon = output_error(tf.matmul(a2_c, W2_c), x)
-    d2_c, grad_b1, sparsity = hidden_error(tf.matmul(d3_c, W2_c, transpose_b=True), a2)
-    lam = model.weight_decay
-    decay = 0.5 * lam * (tf.reduce_sum(W1 * W1) + tf.reduce_sum(W2 * W2))
-    grads = [tf.cast(tf.matmul(x_c, d2_c, transpose_a=True), tf.float32) + lam * W1, grad_b1,
-             tf.cast(tf.matmul(a2_c, d3_c, transpose_a=True), tf.float32) + lam * W2, grad_b2]
-    return recon + sparsity + decay, tf.stack([recon, sparsity, decay]), [W1, b1, W2, b2], grads
+    recon, sparsity, grads = data_gradients(model, x, stages or fused_stages(model, precision), precision)
+    decay, grads = add_weight_decay(model, grads)
+    return recon + sparsity + decay, tf.stack([recon, sparsity, decay]), _fused_variables(model), grads
 
 # %% ../nbs/02_training.ipynb #66a954e6
 _STEP_CACHE = weakref.WeakKeyDictionary()
@@ -180,6 +219,10 @@ def _cached_train_step(model, optimizer, *options):
     return steps[key][1]
 
 # %% ../nbs/02_training.ipynb #93bc5606
+def epoch_rng(seed:int, epoch:int)->np.random.Generator:
+    "The generator that shuffles epoch `epoch` of a run seeded with `seed` (so a resumed run shuffles as an uninterrupted one)."
+    return np.random.default_rng((seed, epoch))
+
 def _epoch_batches(n, batch_size, steps_per_call, rng):
     "Index arrays of shape (steps, batch) covering a fresh permutation of `n` examples."
     order = rng.permutation(n).astype(np.int32)
@@ -192,15 +235,34 @@ def _epoch_batches(n, batch_size, steps_per_call, rng):
     return chunks
 
 # %% ../nbs/02_training.ipynb #fa9b6a0c
-def _epoch(step, data, batch_size, steps_per_call, rng):
+def _epoch(step, data, batch_size, steps_per_call, rng, callbacks):
     "Run one epoch; returns the per-example mean of each part and, if a step was not finite, the step it happened at."
     sums, steps = np.zeros(len(PARTS)), 0
     for index in _epoch_batches(len(data), batch_size, steps_per_call, rng):
+        callbacks.on_train_batch_begin(steps)
         totals, done = step(data, tf.constant(index))
         sums += totals.numpy() * index.shape[1]
         steps += int(done)
         if int(done) < len(index): return sums / len(data), steps + 1
+        callbacks.on_train_batch_end(steps - 1, _logs(sums / (steps * batch_size)))
     return sums / len(data), None
+
+def _stream_epoch(step, dataset, steps_per_call, callbacks):
+    "Run one epoch over a dataset of batches; returns what `_epoch` returns."
+    iterator, sums, seen, steps = iter(dataset), np.zeros(len(PARTS)), 0, 0
+    while True:
+        callbacks.on_train_batch_begin(steps)
+        totals, n, done, finite = step(iterator, tf.constant(steps_per_call))
+        sums, seen, steps = sums + totals.numpy(), seen + int(n), steps + int(done)
+        if not bool(finite): return sums / max(seen, 1), steps + 1
+        if int(done) == 0: break
+        callbacks.on_train_batch_end(steps - 1, _logs(sums / seen))
+    if seen == 0: raise ValueError("the training data yielded no examples")
+    return sums / seen, None
+
+def _logs(means, prefix=""):
+    "Keras-style logs of the objective's per-example means: `loss` and each part."
+    return {f"{prefix}loss": float(np.sum(means)), **{f"{prefix}{p}": float(v) for p, v in zip(PARTS, means)}}
 
 def _check_fused(model, fused, precision):
     "Whether to use the fused step; raise if `fused` or `precision` asks for what the model does not support."
@@ -213,19 +275,50 @@ def _check_fused(model, fused, precision):
         raise ValueError(f"precision={precision!r} needs the fused step, which this model does not support; use 'float32'")
     return bool(fused)
 
+def _check_callbacks(callbacks):
+    "`callbacks` as a list of `keras.callbacks.Callback`; raise naming the first that is not one."
+    callbacks = [] if callbacks is None else list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+    for c in callbacks:
+        if not isinstance(c, keras.callbacks.Callback):
+            raise ValueError(f"`callbacks` must hold keras.callbacks.Callback instances, got callbacks={callbacks!r}")
+    return callbacks
+
 def _divergence_message(epoch, step):
     "Why training stopped, for the user."
     return (f"training stopped: the objective or its gradient became NaN or infinite at epoch {epoch + 1}, step {step}; "
             f"the weights are those after the last finite step (try a smaller learning rate)")
 
 # %% ../nbs/02_training.ipynb #5b6a7513
+def _training_data(model, x, batch_size):
+    "Checked training data: `(array, None)` for an in-memory array, `(None, source)` for a streaming source."
+    if is_streaming(x):
+        source_info(x, model.input_dim)  # checks the source's kind and width before any training
+        return None, x
+    x = check_data(x, "x", model.input_dim, model.dtype_policy.variable_dtype)
+    model.check_targets(x, "x")
+    return x, None
+
+def _validation(model, validation_data, batch_size):
+    "A function returning the `val_` logs of `validation_data` (an array or a streaming source), or None."
+    if validation_data is None: return None
+    if is_streaming(validation_data):
+        source_info(validation_data, model.input_dim)
+        data = lambda: batches(validation_data, batch_size, model.input_dim, shuffle=False)
+    else:
+        array = check_data(validation_data, "validation_data", model.input_dim, model.dtype_policy.variable_dtype)
+        data = lambda: array
+    def logs():
+        result = model.evaluate(data(), batch_size=batch_size, verbose=0, return_dict=True)
+        return {f"val_{k}": float(result[k]) for k in ("loss",) + PARTS}
+    return logs
+
 def train(model:SparseAutoencoder, # the model to train (built on first use)
-          x, # training examples, shape (n, input_dim)
+          x, # training data: an array (n, input_dim), or a streaming source: a `.npy` path or memory map, TFRecord files, a `tf.data.Dataset`
           epochs:int=10, # passes over the data
           batch_size:int=256, # examples per optimiser step
           optimizer:keras.optimizers.Optimizer|None=None, # defaults to Adam(learning_rate)
           learning_rate:float=1e-3, # used when `optimizer` is None
-          jit_compile:bool|None=None, # compile the step with XLA; None: unless the model has noise (XLA's CPU random ops are slow)
+          jit_compile:bool|None=None, # compile with XLA; None: unless the model has noise (XLA's CPU random ops are slow)
           steps_per_call:int=8, # optimiser steps per compiled call
           seed:int=0, # seed of the shuffling
           verbose:int=1, # 1: a progress bar over epochs; 0: silent
@@ -233,33 +326,53 @@ def train(model:SparseAutoencoder, # the model to train (built on first use)
           checkpoint_every:int=1, # epochs between checkpoints
           fused:bool|None=None, # explicit backpropagation (`fused_gradients`); None: whenever `supports_fused(model)`
           precision:str="float32", # matmul dtype of the fused step: "float32" or "bfloat16"
+          callbacks:list|None=None, # Keras callbacks (EarlyStopping, ModelCheckpoint, BackupAndRestore, TensorBoard, ...)
+          validation_data=None, # data evaluated after each epoch (`val_loss` and its parts), in any form `x` takes
          )->dict:
     "Train `model` on `x` with a compiled loop; returns the per-epoch history of the objective and its parts."
     _check_training_args(epochs, batch_size, steps_per_call)
     _check_training_args(checkpoint_every, names=("checkpoint_every",))
-    fused = _check_fused(model, fused, precision)
+    fused, callbacks = _check_fused(model, fused, precision), _check_callbacks(callbacks)
     if jit_compile is None: jit_compile = getattr(model, "corruption", None) is None
-    x = check_data(x, "x", model.input_dim, model.dtype_policy.variable_dtype)
-    model.check_targets(x, "x")
-    optimizer = _ready(model, x.shape[1], optimizer or keras.optimizers.Adam(learning_rate))
-    step = _cached_train_step(model, optimizer, jit_compile, fused, precision)
-    data, rng = tf.constant(x), np.random.default_rng(seed)
+    array, source = _training_data(model, x, batch_size)
+    validate = _validation(model, validation_data, batch_size)
+    optimizer = _ready(model, model.input_dim, optimizer or keras.optimizers.Adam(learning_rate))
+    step = _cached_train_step(model, optimizer, jit_compile, fused, precision, source is not None)
+    if source is None:
+        data = tf.constant(array)
+        def run_epoch(epoch, cbs): return _epoch(step, data, batch_size, steps_per_call, epoch_rng(seed, epoch), cbs)
+    else:
+        def run_epoch(epoch, cbs): return _stream_epoch(step, batches(source, batch_size, model.input_dim, seed, epoch), steps_per_call, cbs)
+    return _fit_loop(model, optimizer, run_epoch, epochs, verbose, checkpoint, checkpoint_every, callbacks, validate)
+
+def _fit_loop(model, optimizer, run_epoch, epochs, verbose, checkpoint, checkpoint_every, callbacks, validate):
+    "The epochs of `train`: checkpoints, callbacks, validation, progress and history."
     history, first = {k: [] for k in ("objective",) + PARTS}, 0
     if checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, model, optimizer)
-        history, first, rng.bit_generator.state = state["history"], state["epoch"], state["rng"]
+        history, first = state["history"], state["epoch"]
+    cbs = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, verbose=0)
+    model.stop_training, model._initial_epoch, logs = False, None, {}
+    cbs.on_train_begin()
+    first = model._initial_epoch or first  # BackupAndRestore sets it when it restores a run
     bar, start = keras.utils.Progbar(epochs, verbose=verbose, stateful_metrics=("objective",) + PARTS), time.perf_counter()
     for epoch in range(first, epochs):
-        means, bad_step = _epoch(step, data, batch_size, steps_per_call, rng)
+        cbs.on_epoch_begin(epoch)
+        means, bad_step = run_epoch(epoch, cbs)
         if bad_step is not None:
             history["stopped"] = _divergence_message(epoch, bad_step)
             print(history["stopped"])
             break
-        for name, value in zip(PARTS, means): history[name].append(float(value))
-        history["objective"].append(float(means.sum()))
-        bar.update(epoch + 1, [("objective", means.sum())] + list(zip(PARTS, means)))
+        logs = _logs(means) | (validate() if validate else {})
+        history["objective"].append(logs["loss"])
+        for name, value in logs.items():
+            if name != "loss": history.setdefault(name.replace("val_loss", "val_objective"), []).append(value)
+        bar.update(epoch + 1, [("objective", logs["loss"])] + [(p, logs[p]) for p in PARTS])
         if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
-            save_checkpoint(checkpoint, model, optimizer, {"epoch": epoch + 1, "history": history, "rng": rng.bit_generator.state})
+            save_checkpoint(checkpoint, model, optimizer, {"epoch": epoch + 1, "history": history})
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training: break
+    cbs.on_train_end(logs)
     history["seconds"] = time.perf_counter() - start
     return history
 
