@@ -154,9 +154,9 @@ def objective_parts(self:SparseAutoencoder, y, y_pred, sample_weight=None):
     if sample_weight is not None: per_example = per_example * ops.cast(sample_weight, per_example.dtype)
     recon = ops.mean(per_example)
     def total(losses): return sum((ops.cast(l, recon.dtype) for l in losses), ops.zeros((), recon.dtype))
-    return {"reconstruction": recon,
-            "sparsity": total(self.sparsity_layer.losses if self.sparsity_layer else []),
-            "weight_decay": total(self.encoder_dense.losses + self.decoder_dense.losses)}
+    decay = total(self.encoder_dense.losses + self.decoder_dense.losses)
+    # all of the model's losses less the weight decay: in a stateless (JAX) pass the penalties reach only the model
+    return {"reconstruction": recon, "sparsity": total(self.losses) - decay, "weight_decay": decay}
 
 @patch
 def compute_loss(self:SparseAutoencoder, x=None, y=None, y_pred=None, sample_weight=None, training=True):
