@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import time
-import weakref
 from pathlib import Path
 
 import keras
@@ -209,11 +208,9 @@ def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
     return recon + sparsity + decay, tf.stack([recon, sparsity, decay]), _fused_variables(model), grads
 
 # %% ../nbs/02_training.ipynb #66a954e6
-_STEP_CACHE = weakref.WeakKeyDictionary()
-
 def _cached_train_step(model, optimizer, *options):
-    "The compiled step of `make_train_step` for this model, optimizer and options, made once."
-    steps = _STEP_CACHE.setdefault(model, {})
+    "The compiled step of `make_train_step` for this model, optimizer and options, made once and kept on the model."
+    steps = model.__dict__.setdefault("_sae_train_steps", {})  # on the model, not in a global table: freed with it
     key = (id(optimizer),) + options
     if key not in steps or steps[key][0] is not optimizer: steps[key] = (optimizer, make_train_step(model, optimizer, *options))
     return steps[key][1]
@@ -312,6 +309,15 @@ def _validation(model, validation_data, batch_size):
         return {f"val_{k}": float(result[k]) for k in ("loss",) + PARTS}
     return logs
 
+def _check_distributable(x, checkpoint, fused, precision, callbacks, validation_data):
+    "Raise a `ValueError` naming the first option `train` does not yet support for a model under a distribution strategy."
+    unsupported = dict(checkpoint=checkpoint, callbacks=callbacks, validation_data=validation_data)
+    for name, value in unsupported.items():
+        if value is not None: raise ValueError(f"`{name}` is not supported for a model created under a tf.distribute strategy yet, got {name}={value!r}")
+    if fused is False or precision != "float32":
+        raise ValueError(f"a model under a tf.distribute strategy trains with the fused float32 step, got fused={fused!r}, precision={precision!r}")
+    if is_streaming(x): raise ValueError(f"a model under a tf.distribute strategy trains from an in-memory array, got x={x!r}")
+
 def train(model:SparseAutoencoder, # the model to train (built on first use)
           x, # training data: an array (n, input_dim), or a streaming source: a `.npy` path or memory map, TFRecord files, a `tf.data.Dataset`
           epochs:int=10, # passes over the data
@@ -330,6 +336,11 @@ def train(model:SparseAutoencoder, # the model to train (built on first use)
           validation_data=None, # data evaluated after each epoch (`val_loss` and its parts), in any form `x` takes
          )->dict:
     "Train `model` on `x` with a compiled loop; returns the per-epoch history of the objective and its parts."
+    if getattr(model, "_distribute_strategy", None) is not None:  # created under a tf.distribute strategy's scope
+        _check_distributable(x, checkpoint, fused, precision, callbacks, validation_data)
+        from .distributed import train_distributed
+        return train_distributed(model, x, epochs, batch_size, optimizer, learning_rate, seed, verbose, steps_per_call,
+                                 jit_compile=bool(jit_compile))
     _check_training_args(epochs, batch_size, steps_per_call)
     _check_training_args(checkpoint_every, names=("checkpoint_every",))
     fused, callbacks = _check_fused(model, fused, precision), _check_callbacks(callbacks)
