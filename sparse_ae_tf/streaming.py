@@ -243,7 +243,7 @@ def is_streaming(source)->bool:
     "Whether `source` is read through `batches` (a dataset, a memory map, path(s)), rather than loaded as an array."
     return isinstance(source, tf.data.Dataset) or _is_paths(source) or _memmap_of(source) is not None
 
-# %% ../nbs/13_streaming.ipynb #35cd0ff9
+# %% ../nbs/13_streaming.ipynb #a476f875
 def batches(source, # a tf.data.Dataset, a .npy path, a memory map or array, or TFRecord path(s) / glob
             batch_size:int=256, # examples per batch (a batched dataset keeps its own)
             input_dim:int|None=None, # the width the source must have (e.g. `model.input_dim`); None: any
@@ -255,7 +255,8 @@ def batches(source, # a tf.data.Dataset, a .npy path, a memory map or array, or 
             key:str="x", # the TFRecord feature, or the dict key of a dataset's elements, that holds the examples
            )->tf.data.Dataset:
     "One epoch of `source` as a `tf.data.Dataset` of float32 batches `(<= batch_size, input_dim)`, shuffled by `seed` and `epoch`."
-    batch_size, seed, epoch, window = _check_int("batch_size", batch_size), _check_int("seed", seed, 0), _check_int("epoch", epoch, 0), _check_int("window", window)
+    batch_size, window = _check_int("batch_size", batch_size), _check_int("window", window)
+    seed, epoch = _check_int("seed", seed, 0), _check_int("epoch", epoch, 0)
     info, data = _inspect(source, input_dim, key)
     dim = info["input_dim"]
     chunk_rows = max(1, _CHUNK_BYTES // (4 * dim)) if chunk_rows is None else _check_int("chunk_rows", chunk_rows)
@@ -267,7 +268,8 @@ def batches(source, # a tf.data.Dataset, a .npy path, a memory map or array, or 
             ds = ds.batch(batch_size)
     elif info["kind"] == "tfrecord":
         files = [data[i] for i in rng.permutation(len(data))] if shuffle else data
-        ds = tf.data.Dataset.from_tensor_slices(files).interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)) if shuffle else 1)
+        ds = tf.data.Dataset.from_tensor_slices(files)
+        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)) if shuffle else 1)
         if shuffle: ds = ds.shuffle(buffer, seed=int(rng.integers(2**31)), reshuffle_each_iteration=False)
         spec = {key: tf.io.FixedLenFeature([dim], tf.float32)}
         ds = ds.batch(batch_size).map(lambda s: tf.io.parse_example(s, spec)[key], num_parallel_calls=tf.data.AUTOTUNE)
