@@ -60,33 +60,35 @@ def _apply_if_finite(optimizer, loss, grads, variables):
         return tf.constant(True)
     return tf.cond(finite, apply, lambda: tf.constant(False))
 
-def _batch_step(model, optimizer, jit_compile, fused, precision, stream):
+def _batch_step(model, optimizer, jit_compile, fused, precision, stream, split):
     "A function `batch -> (parts, applied)`: one optimiser step, with whatever is compiled inside it compiled."
     if fused:
-        stages = fused_stages(model, precision, jit_compile)
+        stages = fused_stages(model, precision, jit_compile and split)
         def gradients(xb): return fused_gradients(model, xb, precision, stages)
         variables = _fused_variables(model)
     else:
         def gradients(xb): return _tape_gradients(model, xb, precision)
         variables = model.trainable_variables
     def update(loss, grads): return _apply_if_finite(optimizer, loss, grads, variables)
-    if fused and jit_compile: update = tf.function(update, jit_compile=True)
+    if split and jit_compile: update = tf.function(update, jit_compile=True)
     def one_step(xb):
         loss, parts, _, grads = gradients(xb)
         return parts, update(loss, grads)
-    return tf.function(one_step, jit_compile=True) if stream and jit_compile and not fused else one_step
+    return tf.function(one_step, jit_compile=True) if stream and jit_compile and not split else one_step
 
 def make_train_step(model:SparseAutoencoder, # a built model
                     optimizer:keras.optimizers.Optimizer, # a built optimizer
-                    jit_compile:bool=True, # compile with XLA: the whole step, or with `fused` the work around the matrix products
+                    jit_compile:bool=True, # compile with XLA (with `split`, only the work around the matrix products)
                     fused:bool=False, # explicit backpropagation (`fused_gradients`) instead of autodiff
                     precision:str="float32", # matmul precision of the fused step: "float32" or "bfloat16"
                     stream:bool=False, # read batches from a `tf.data` iterator instead of gathering them from an array
+                    split:bool=False, # with `fused`: matrix products as TensorFlow (oneDNN) ops, the rest in XLA-compiled stages
                    ):
     "A compiled function running optimiser steps: `(x, batch_index)`, one per row; with `stream`, `(iterator, n)`, up to `n`."
-    one_step = _batch_step(model, optimizer, jit_compile, fused, precision, stream)
+    split = bool(fused and split)
+    one_step = _batch_step(model, optimizer, jit_compile, fused, precision, stream, split)
 
-    @tf.function(jit_compile=jit_compile and not fused, reduce_retracing=True)
+    @tf.function(jit_compile=jit_compile and not split, reduce_retracing=True)
     def run_steps(x, batch_index):
         totals, done = tf.zeros(len(PARTS)), tf.constant(0)
         for i in tf.range(tf.shape(batch_index)[0]):
@@ -225,9 +227,7 @@ def _epoch_batches(n, batch_size, steps_per_call, rng):
     order = rng.permutation(n).astype(np.int32)
     n_full = n // batch_size
     full = order[:n_full * batch_size].reshape(n_full, batch_size)
-    n_chunked = n_full - n_full % steps_per_call
-    chunks = [full[i:i + steps_per_call] for i in range(0, n_chunked, steps_per_call)]
-    chunks += [full[i:i + 1] for i in range(n_chunked, n_full)]
+    chunks = [full[i:i + steps_per_call] for i in range(0, n_full, steps_per_call)]  # the last may be shorter
     if n % batch_size: chunks.append(order[n_full * batch_size:][None])
     return chunks
 
@@ -318,6 +318,10 @@ def _check_distributable(x, checkpoint, fused, precision, callbacks, validation_
         raise ValueError(f"a model under a tf.distribute strategy trains with the fused float32 step, got fused={fused!r}, precision={precision!r}")
     if is_streaming(x): raise ValueError(f"a model under a tf.distribute strategy trains from an in-memory array, got x={x!r}")
 
+def _split_pays(model, batch_size, precision):
+    "Whether the fused step runs faster with its matrix products as TensorFlow ops (measured on CPU: bfloat16, or large steps)."
+    return precision == "bfloat16" or batch_size * model.input_dim * model.hidden_dim >= 1e8
+
 def train(model:SparseAutoencoder, # the model to train (built on first use)
           x, # training data: an array (n, input_dim), or a streaming source: a `.npy` path or memory map, TFRecord files, a `tf.data.Dataset`
           epochs:int=10, # passes over the data
@@ -325,7 +329,7 @@ def train(model:SparseAutoencoder, # the model to train (built on first use)
           optimizer:keras.optimizers.Optimizer|None=None, # defaults to Adam(learning_rate)
           learning_rate:float=1e-3, # used when `optimizer` is None
           jit_compile:bool|None=None, # compile with XLA; None: unless the model has noise (XLA's CPU random ops are slow)
-          steps_per_call:int=8, # optimiser steps per compiled call
+          steps_per_call:int=32, # optimiser steps per compiled call
           seed:int=0, # seed of the shuffling
           verbose:int=1, # 1: a progress bar over epochs; 0: silent
           checkpoint:str|Path|None=None, # a `.npz` file: resume from it if it exists, write it every `checkpoint_every` epochs
@@ -348,7 +352,8 @@ def train(model:SparseAutoencoder, # the model to train (built on first use)
     array, source = _training_data(model, x, batch_size)
     validate = _validation(model, validation_data, batch_size)
     optimizer = _ready(model, model.input_dim, optimizer or keras.optimizers.Adam(learning_rate))
-    step = _cached_train_step(model, optimizer, jit_compile, fused, precision, source is not None)
+    split = fused and _split_pays(model, batch_size, precision)
+    step = _cached_train_step(model, optimizer, jit_compile, fused, precision, source is not None, split)
     if source is None:
         data = tf.constant(array)
         def run_epoch(epoch, cbs): return _epoch(step, data, batch_size, steps_per_call, epoch_rng(seed, epoch), cbs)

@@ -22,7 +22,7 @@ checkpoint, out = sys.argv[1] or None, sys.argv[2]
 (x, _), _ = load_mnist()
 keras.utils.set_random_seed(0)
 model = SparseAutoencoder(784, 64)
-history = train(model, x[:3000], epochs={EPOCHS}, batch_size=100, learning_rate=1e-2, checkpoint=checkpoint, verbose=0)
+history = train(model, x, epochs={EPOCHS}, batch_size=100, learning_rate=1e-2, checkpoint=checkpoint, verbose=0)
 np.savez(out, *model.get_weights(), objective=np.array(history["objective"]))
 """
 
@@ -57,7 +57,7 @@ def test_sigkill_then_resume(tmp_path, uninterrupted, kill_after):
     checkpoint, out = tmp_path / "run.ckpt.npz", tmp_path / "resumed.npz"
     proc = _run(tmp_path / "run.py", checkpoint, out)
     deadline = time.time() + 240
-    while _checkpoint_epoch(checkpoint) < kill_after and proc.poll() is None and time.time() < deadline: time.sleep(0.05)
+    while _checkpoint_epoch(checkpoint) < kill_after and proc.poll() is None and time.time() < deadline: time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     killed_at = _checkpoint_epoch(checkpoint)
