@@ -130,7 +130,7 @@ def throughput_table(name, hidden, batch, examples, repeats):
         "SparseAutoencoder.fit": lambda: package_fit(hidden, batch),
         "train(fused=False) (autodiff, XLA)": lambda: package_train(hidden, batch, fused=False),
         "train() default (fused, float32)": lambda: package_train(hidden, batch),
-        "train(precision='bfloat16') fastest": lambda: package_train(hidden, batch, precision="bfloat16"),
+        "train(precision='bfloat16')": lambda: package_train(hidden, batch, precision="bfloat16"),
     }
     try:
         import torch
