@@ -11,6 +11,7 @@ from numbers import Integral
 
 import keras
 import numpy as np
+from fastcore.basics import store_attr
 from keras import ops
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -116,11 +117,7 @@ class SparseAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _Sp
                  random_state:int|np.random.RandomState|None=None, # seed of the weights, noise and shuffling
                  verbose:int=0, # 1: a progress bar while training
                 ):
-        self.hidden_dim, self.sparsity, self.rho, self.beta, self.l1, self.k = hidden_dim, sparsity, rho, beta, l1, k
-        self.weight_decay, self.hidden_activation, self.output_activation = weight_decay, hidden_activation, output_activation
-        self.loss, self.noise, self.noise_level = loss, noise, noise_level
-        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
-        self.jit_compile, self.random_state, self.verbose = jit_compile, random_state, verbose
+        store_attr(store_args=False)  # every parameter as is, and nothing else (scikit-learn checks it)
 
     def fit(self,
             X, # training examples, shape (n, n_features)
@@ -178,11 +175,7 @@ class SparseAEOutlierDetector(OutlierMixin, _SparseAEBase):
                  random_state:int|np.random.RandomState|None=None, # seed of the weights, noise and shuffling
                  verbose:int=0, # 1: a progress bar while training
                 ):
-        self.hidden_dim, self.sparsity, self.rho, self.beta, self.l1, self.k = hidden_dim, sparsity, rho, beta, l1, k
-        self.weight_decay, self.hidden_activation, self.output_activation = weight_decay, hidden_activation, output_activation
-        self.loss, self.noise, self.noise_level = loss, noise, noise_level
-        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
-        self.contamination, self.jit_compile, self.random_state, self.verbose = contamination, jit_compile, random_state, verbose
+        store_attr(store_args=False)  # every parameter as is, and nothing else (scikit-learn checks it)
 
     def _check_params(self)->int:
         "Check `contamination`, then the training hyper-parameters; return the seed."

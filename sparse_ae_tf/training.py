@@ -286,7 +286,7 @@ def _divergence_message(epoch, step):
             f"the weights are those after the last finite step (try a smaller learning rate)")
 
 # %% ../nbs/02_training.ipynb #5b6a7513
-def _training_data(model, x, batch_size):
+def _training_data(model, x):
     "Checked training data: `(array, None)` for an in-memory array, `(None, source)` for a streaming source."
     if is_streaming(x):
         source_info(x, model.input_dim)  # checks the source's kind and width before any training
@@ -349,7 +349,7 @@ def train(model:SparseAutoencoder, # the model to train (built on first use)
     _check_training_args(checkpoint_every, names=("checkpoint_every",))
     fused, callbacks = _check_fused(model, fused, precision), _check_callbacks(callbacks)
     if jit_compile is None: jit_compile = getattr(model, "corruption", None) is None
-    array, source = _training_data(model, x, batch_size)
+    array, source = _training_data(model, x)
     validate = _validation(model, validation_data, batch_size)
     optimizer = _ready(model, model.input_dim, optimizer or keras.optimizers.Adam(learning_rate))
     split = fused and _split_pays(model, batch_size, precision)
