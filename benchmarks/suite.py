@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from sparse_ae_tf.data import load_mnist, natural_patches
 from sparse_ae_tf.models import SparseAutoencoder
-from sparse_ae_tf.training import fused_gradients, train, train_lbfgs
+from sparse_ae_tf.training import cpu_capabilities, fused_gradients, train, train_lbfgs
 
 RHO, BETA, LAM = 0.1, 3.0, 3e-3
 CONFIGS = {"a": dict(hidden=196, batch=256, examples=32768), "b": dict(hidden=4096, batch=1024, examples=8192)}
@@ -130,16 +130,18 @@ def throughput_table(name, hidden, batch, examples, repeats):
         "SparseAutoencoder.fit": lambda: package_fit(hidden, batch),
         "train(fused=False) (autodiff, XLA)": lambda: package_train(hidden, batch, fused=False),
         "train() default (fused, float32)": lambda: package_train(hidden, batch),
-        "train(precision='bfloat16')": lambda: package_train(hidden, batch, precision="bfloat16"),
     }
+    if cpu_capabilities()["bfloat16"]:  # elsewhere oneDNN emulates bfloat16, or (held to AVX2) aborts the process
+        runners["train(precision='bfloat16')"] = lambda: package_train(hidden, batch, precision="bfloat16")
     try:
         import torch
         torch.set_num_threads(os.cpu_count())
         runners["PyTorch eager float32"] = lambda: torch_eager(hidden, batch)
     except ImportError: print("(PyTorch not installed: pip install -r benchmarks/requirements.txt)")
-    probes = {"float32": matmul_probe(hidden, batch), "bfloat16": matmul_probe(hidden, batch, tf.bfloat16)}
+    probes = {"float32": matmul_probe(hidden, batch)}
+    if cpu_capabilities()["bfloat16"]: probes["bfloat16"] = matmul_probe(hidden, batch, tf.bfloat16)
     rates, objective, rate = interleaved(runners, probes, x, repeats)
-    flops, flops_bf16 = rate["float32"], rate["bfloat16"]
+    flops, flops_bf16 = rate["float32"], rate.get("bfloat16", float("nan"))
     ceiling = flops / (12 * 784 * hidden)
     base = rates["plain Keras fit (user KL layer)"]
     print(f"\n({name}) 784-{hidden}, batch {batch}, {examples} MNIST digits, best of {repeats} rounds; matmul rate "

@@ -5,7 +5,10 @@
 # %% ../nbs/02_training.ipynb #09141770
 from __future__ import annotations
 
+import functools
+import os
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -19,8 +22,8 @@ from .sparsity import kl_divergence, kl_sparsity_delta
 from .streaming import batches, is_streaming, source_info
 
 # %% auto #0
-__all__ = ['PARTS', 'PRECISIONS', 'make_train_step', 'supports_fused', 'fused_stages', 'data_gradients', 'add_weight_decay',
-           'fused_gradients', 'epoch_rng', 'train', 'train_lbfgs']
+__all__ = ['PARTS', 'PRECISIONS', 'make_train_step', 'cpu_capabilities', 'supports_fused', 'fused_stages', 'data_gradients',
+           'add_weight_decay', 'fused_gradients', 'epoch_rng', 'train', 'train_lbfgs']
 
 # %% ../nbs/02_training.ipynb #3d4bdc1d
 PARTS = ("reconstruction", "sparsity", "weight_decay")
@@ -113,6 +116,27 @@ def make_train_step(model:SparseAutoencoder, # a built model
             done += 1
         return totals, seen, done, finite
     return run_stream if stream else run_steps
+
+# %% ../nbs/02_training.ipynb #3c655aa9
+_AVX512_CAPS = ("AVX512", "AVX10")  # ONEDNN_MAX_CPU_ISA values from AVX512_CORE up
+_BF16_CAPS = ("BF16", "AMX", "FP16", "AVX10")  # ... and from AVX512_CORE_BF16 up
+
+@functools.cache
+def _cpu_flags()->frozenset:
+    "The CPU's instruction-set flags (Linux `/proc/cpuinfo`; empty where it cannot be read)."
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next((l for l in f if l.startswith("flags")), "")
+    except OSError: line = ""
+    return frozenset(line.partition(":")[2].split())
+
+def cpu_capabilities()->dict:
+    "What TensorFlow's CPU kernels can use here: `avx512` and native `bfloat16` products (AMX or AVX512-BF16)."
+    flags, cap = _cpu_flags(), os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    uncapped = cap in ("ALL", "DEFAULT")
+    avx512 = "avx512f" in flags and (uncapped or cap.startswith(_AVX512_CAPS))
+    bf16 = bool({"amx_bf16", "avx512_bf16"} & flags) and (uncapped or any(c in cap for c in _BF16_CAPS))
+    return {"avx512": avx512, "bfloat16": bf16}
 
 # %% ../nbs/02_training.ipynb #f567b5d7
 def _sigmoid_slope(a): return a * (1 - a)
@@ -270,6 +294,9 @@ def _check_fused(model, fused, precision):
                          f"'half_sse' or 'mse'; got fused={fused!r} for {model.get_config()}")
     if precision != "float32" and not fused:
         raise ValueError(f"precision={precision!r} needs the fused step, which this model does not support; use 'float32'")
+    if precision == "bfloat16" and not cpu_capabilities()["bfloat16"]:
+        raise ValueError("precision='bfloat16' needs a CPU that multiplies bfloat16 natively (AMX-BF16 or AVX512-BF16); "
+                         "this one would emulate it, slower than float32 (or, held to AVX2, not at all): use 'float32'")
     return bool(fused)
 
 def _check_callbacks(callbacks):
@@ -319,8 +346,8 @@ def _check_distributable(x, checkpoint, fused, precision, callbacks, validation_
     if is_streaming(x): raise ValueError(f"a model under a tf.distribute strategy trains from an in-memory array, got x={x!r}")
 
 def _split_pays(model, batch_size, precision):
-    "Whether the fused step runs faster with its matrix products as TensorFlow ops (measured on CPU: bfloat16, or large steps)."
-    return precision == "bfloat16" or batch_size * model.input_dim * model.hidden_dim >= 1e8
+    "Whether the fused step runs faster with its products as oneDNN ops: bfloat16, or large steps on AVX-512 (measured)."
+    return precision == "bfloat16" or (cpu_capabilities()["avx512"] and batch_size * model.input_dim * model.hidden_dim >= 1e8)
 
 def train(model:SparseAutoencoder, # the model to train (built on first use)
           x, # training data: an array (n, input_dim), or a streaming source: a `.npy` path or memory map, TFRecord files, a `tf.data.Dataset`
@@ -393,51 +420,67 @@ def _fit_loop(model, optimizer, run_epoch, epochs, verbose, checkpoint, checkpoi
     return history
 
 # %% ../nbs/02_training.ipynb #9ce7d5c6
+def _float64_twin(model):
+    "A copy of built `model` computing in float64, holding its weights."
+    twin = type(model).from_config(model.get_config() | {"dtype": "float64"})
+    twin.build((None, model.input_dim))
+    for mine, theirs in zip(twin.weights, model.weights): mine.assign(np.asarray(theirs.numpy(), mine.dtype))
+    return twin
+
 def _flat_objective(model, x, jit_compile):
-    "A function `theta -> (objective, gradient)` on float64 vectors, for SciPy."
+    "A function `theta -> (objective, gradient)` on float64 vectors, for SciPy; `fun.loss`, `fun.parts`: the last ones."
     variables = model.trainable_variables
-    sizes = [int(np.prod(v.shape)) for v in variables]
+    shapes = [v.shape for v in variables]
+    sizes = [int(np.prod(s)) for s in shapes]
 
     @tf.function(jit_compile=jit_compile)
-    def value_and_grad(x):
+    def value_and_grad(theta):
+        for v, chunk, shape in zip(variables, tf.split(theta, sizes), shapes): v.assign(tf.reshape(chunk, shape))
         with tf.GradientTape() as tape:
             loss, parts = _objective(model, x)
-        return loss, parts, tape.gradient(loss, variables)
-
-    def assign(theta):
-        for v, chunk in zip(variables, np.split(theta, np.cumsum(sizes)[:-1])):
-            v.assign(chunk.reshape(v.shape).astype(v.dtype))
+        return loss, parts, tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(loss, variables)], 0)
 
     def fun(theta):
-        assign(theta)
-        loss, parts, grads = value_and_grad(x)
-        fun.parts = parts.numpy()
-        return float(loss), np.concatenate([g.numpy().ravel() for g in grads]).astype("float64")
-    return fun, assign
+        loss, parts, grad = value_and_grad(tf.constant(theta, model.compute_dtype))
+        fun.loss, fun.parts = float(loss), parts.numpy()
+        return fun.loss, grad.numpy().astype("float64")
+    return fun
 
 # %% ../nbs/02_training.ipynb #8e7e9036
+def _lbfgs_stop(result, max_iter):
+    "Why L-BFGS-B stopped, in words, when it stopped early for another reason than convergence; else None."
+    if result.status == 0 or result.nit >= max_iter: return None
+    return (f"L-BFGS stopped after {result.nit} of {max_iter} iterations without converging: {result.message}; "
+            "the weights are those of its last accepted step")
+
 def train_lbfgs(model:SparseAutoencoder, # the model to train (built on first use)
                 x, # all training examples, shape (n, input_dim): one batch
                 max_iter:int=400, # L-BFGS iterations
                 jit_compile:bool=True, # compile the objective with XLA
                 verbose:int=1, # 1: a progress bar over iterations; 0: silent
                )->dict:
-    "Minimise the full-batch objective with L-BFGS-B; returns the per-iteration history."
+    "Minimise the full-batch objective, evaluated in float64, with L-BFGS-B; returns the per-iteration history."
     _check_training_args(max_iter, names=("max_iter",))
     if getattr(model, "corruption", None) is not None:
         raise ValueError(f"train_lbfgs needs a deterministic objective, got a model with noise={model.noise!r}; use `train`")
     x = check_data(x, "x", model.input_dim, model.dtype_policy.variable_dtype)
     model.check_targets(x, "x")
     _ready(model, x.shape[1], keras.optimizers.Adam())
-    fun, assign = _flat_objective(model, tf.constant(x), jit_compile)
-    theta0 = np.concatenate([v.numpy().ravel() for v in model.trainable_variables]).astype("float64")
+    twin = _float64_twin(model)
+    fun = _flat_objective(twin, tf.constant(x, "float64"), jit_compile)
+    theta0 = np.concatenate([v.numpy().ravel() for v in twin.trainable_variables])
     history, bar, start = {k: [] for k in ("objective",) + PARTS}, keras.utils.Progbar(max_iter, verbose=verbose, stateful_metrics=("objective",)), time.perf_counter()
     def record(theta):
         for name, value in zip(PARTS, fun.parts): history[name].append(float(value))
-        history["objective"].append(float(fun.parts.sum()))
+        history["objective"].append(fun.loss)
         bar.update(len(history["objective"]), [("objective", history["objective"][-1])])
     result = scipy.optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=record,
                                      options={"maxiter": max_iter, "maxfun": 2 * max_iter})
-    fun(result.x)  # leave the model at the solution, whatever the last trial point was
+    fun(result.x)  # leave the twin at the solution, whatever the last trial point was
+    for mine, theirs in zip(model.trainable_variables, twin.trainable_variables): mine.assign(tf.cast(theirs.value, mine.dtype))
     history["seconds"], history["message"] = time.perf_counter() - start, str(result.message)
+    stopped = _lbfgs_stop(result, max_iter)
+    if stopped:
+        history["stopped"] = stopped
+        warnings.warn(stopped, RuntimeWarning, stacklevel=2)
     return history
