@@ -17,7 +17,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['atomic_path', 'save_model', 'load_model', 'write_json', 'save_array', 'save_figure', 'save_checkpoint',
-           'load_checkpoint']
+           'read_checkpoint']
 
 # %% ../nbs/11_files.ipynb #c83b101c
 def _umask():
@@ -53,6 +53,7 @@ def load_model(path):
     if not path.is_file(): raise FileNotFoundError(f"`path` does not exist or is not a file: {str(path)!r}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"`path` is not a .keras model file (not a zip archive; truncated or foreign?): {str(path)!r}")
+    import sparse_ae_tf.models, sparse_ae_tf.variants, sparse_ae_tf.vae  # noqa: F401 (registers every model class)
     try: return keras.saving.load_model(path)
     except Exception as e:
         raise ValueError(f"`path` could not be loaded as a sparse_ae_tf model: {str(path)!r} ({type(e).__name__}: {e})") from None
@@ -80,36 +81,18 @@ def save_figure(fig, path, dpi:int=100):
 
 # %% ../nbs/11_files.ipynb #a5572119
 def save_checkpoint(path, # the checkpoint file (.npz)
-                    model:keras.Model, # the model being trained
-                    optimizer:keras.optimizers.Optimizer, # its optimizer
-                    state:dict, # JSON-serialisable trainer state
+                    arrays:dict, # name -> array: the variables' values and anything else array-like
+                    state:dict, # JSON-serialisable state of the run
                    ):
-    "Write model and optimizer variables and `state` to `path`, atomically."
-    arrays = {f"model/{i}": v.numpy() for i, v in enumerate(model.variables)}
-    arrays.update({f"optimizer/{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
-    arrays["state"] = np.array(json.dumps(state))
+    "Write `arrays` and `state` to `path` as one `.npz` file, atomically."
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f: np.savez(f, **arrays)
+        with open(tmp, "wb") as f: np.savez(f, state=np.array(json.dumps(state)), **arrays)
     return Path(path)
 
-def _assign_all(variables, arrays, prefix, path):
-    "Assign `arrays[prefix/i]` to each variable, checking count and shapes."
-    names = [k for k in arrays if k.startswith(prefix + "/")]
-    if len(names) != len(variables):
-        raise ValueError(f"checkpoint {str(path)!r} holds {len(names)} {prefix} variables, the {prefix} has {len(variables)}")
-    for i, v in enumerate(variables):
-        value = arrays[f"{prefix}/{i}"]
-        if tuple(value.shape) != tuple(v.shape):
-            raise ValueError(f"checkpoint {str(path)!r}: {prefix} variable {v.path} has shape {tuple(v.shape)}, file has {value.shape}")
-        v.assign(value)
-
-def load_checkpoint(path, model:keras.Model, optimizer:keras.optimizers.Optimizer)->dict:
-    "Restore model and optimizer variables from `path`; returns the trainer state."
+def read_checkpoint(path)->tuple:
+    "`(arrays, state)` of a checkpoint written by `save_checkpoint`, or a `ValueError` naming the file."
     try:
-        with np.load(path) as f: arrays = {k: f[k] for k in f.files}
-        state = json.loads(str(arrays.pop("state")))
+        with np.load(path, allow_pickle=False) as f: arrays = {k: f[k] for k in f.files}
+        return arrays, json.loads(str(arrays.pop("state")))
     except Exception as e:
-        raise ValueError(f"`checkpoint` is not a readable checkpoint: {str(path)!r} ({type(e).__name__}: {e})") from None
-    _assign_all(model.variables, arrays, "model", path)
-    _assign_all(optimizer.variables, arrays, "optimizer", path)
-    return state
+        raise ValueError(f"`path` is not a readable checkpoint: {str(path)!r} ({type(e).__name__}: {e})") from None

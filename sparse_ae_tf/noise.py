@@ -5,39 +5,27 @@
 # %% ../nbs/08_noise.ipynb #b42dcf3a
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
-
 import keras
 import numpy as np
 from keras import ops
 
+from .validation import check_choice, check_number, check_seed
+
 # %% auto #0
-__all__ = ['NOISES', 'GaussianCorruption', 'MaskingCorruption', 'SaltPepperCorruption', 'make_corruption', 'corrupt']
+__all__ = ['NOISES', 'GaussianCorruption', 'MaskingCorruption', 'SaltPepperCorruption', 'check_noise', 'make_corruption',
+           'corrupt']
 
 # %% ../nbs/08_noise.ipynb #2652e2e9
 NOISES = ("gaussian", "masking", "salt_pepper")
 
-def _check_level(name, value, upper=None):
-    "`value` as a float; raise unless it is a finite number >= 0 (and < `upper` when given)."
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0 \
-       or (upper is not None and value >= upper):
-        bound = f"in [0, {upper})" if upper is not None else ">= 0"
-        raise ValueError(f"`{name}` must be a finite number {bound}, got {name}={value!r}")
-    return float(value)
-
-def _check_seed(seed):
-    "`seed` as an int or None; raise unless it is None or an integer >= 0."
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0):
-        raise ValueError(f"`seed` must be None or an integer >= 0, got seed={seed!r}")
-    return None if seed is None else int(seed)
+def _check_level(name, value, upper=None)->float:
+    "`value` as a float: a finite number >= 0, and below `upper` when given."
+    return check_number(name, value, 0, upper, high_open=True) if upper is not None else check_number(name, value, low=0)
 
 def _check_bounds(low, high):
     "`(low, high)` as floats; raise unless both are finite numbers with `low < high`."
-    for name, v in (("low", low), ("high", high)):
-        if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v):
-            raise ValueError(f"`{name}` must be a finite number, got {name}={v!r}")
-    if not low < high: raise ValueError(f"`low` must be below `high`, got low={low!r}, high={high!r}")
+    if not check_number("low", low) < check_number("high", high):
+        raise ValueError(f"`low` must be below `high`, got low={low!r}, high={high!r}")
     return float(low), float(high)
 
 # %% ../nbs/08_noise.ipynb #89c8f133
@@ -45,7 +33,7 @@ class _Corruption(keras.layers.Layer):
     "Base of the corruption layers: a seed generator, shape-preserving, identity unless `training=True`."
     def __init__(self, seed:int|None=None, **kwargs):
         super().__init__(**kwargs)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
 
@@ -116,11 +104,12 @@ class SaltPepperCorruption(_Corruption):
 # %% ../nbs/08_noise.ipynb #17793795
 _LAYERS = {"gaussian": GaussianCorruption, "masking": MaskingCorruption, "salt_pepper": SaltPepperCorruption}
 
-def _check_noise(noise, noise_level):
-    "Validate a `(noise, noise_level)` pair; raise a ValueError naming the argument otherwise."
-    if noise not in NOISES:
-        raise ValueError(f"`noise` must be one of {list(NOISES)}, got noise={noise!r}")
-    return _check_level("noise_level", noise_level, upper=None if noise == "gaussian" else 1)
+def check_noise(noise:str|None, # "gaussian", "masking", "salt_pepper" or None
+                noise_level:float, # standard deviation (gaussian) or rate (masking, salt_pepper)
+               )->tuple:
+    "`(noise, noise_level)` checked together: the rates of masking and salt-and-pepper are below 1."
+    noise = check_choice("noise", noise, NOISES + (None,))
+    return noise, _check_level("noise_level", noise_level, upper=1 if noise in ("masking", "salt_pepper") else None)
 
 def make_corruption(noise:str, # "gaussian", "masking" or "salt_pepper"
                     noise_level:float, # standard deviation (gaussian) or rate (masking, salt_pepper)
@@ -128,7 +117,7 @@ def make_corruption(noise:str, # "gaussian", "masking" or "salt_pepper"
                     **kwargs, # passed to the layer (e.g. `name`, `dtype`)
                    )->keras.layers.Layer:
     "The corruption layer for `noise` at `noise_level`."
-    level = _check_noise(noise, noise_level)
+    noise, level = check_noise(check_choice("noise", noise, NOISES), noise_level)
     return _LAYERS[noise](level, seed=seed, **kwargs)
 
 # %% ../nbs/08_noise.ipynb #f2afd5da
@@ -141,7 +130,7 @@ def corrupt(x, # data, any shape
             clip:tuple|None=None, # `(min, max)` to clip the result to, or None
            )->np.ndarray:
     "A corrupted float32 copy of `x`, seeded: the numpy twin of the corruption layers."
-    level, seed = _check_noise(noise, noise_level), _check_seed(seed)
+    (noise, level), seed = check_noise(check_choice("noise", noise, NOISES), noise_level), check_seed("seed", seed)
     try: x = np.array(x, dtype=np.float32)
     except (TypeError, ValueError): raise ValueError(f"`x` must be a numeric array, got {type(x).__name__}") from None
     rng = np.random.default_rng(seed)

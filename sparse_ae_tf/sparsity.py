@@ -5,29 +5,20 @@
 # %% ../nbs/00_sparsity.ipynb #ea75ec58
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
+from .validation import check_int, check_number
+
 # %% auto #0
-__all__ = ['kl_divergence', 'kl_sparsity', 'kl_sparsity_delta', 'kl_sparsity_grad', 'kl_sparsity_closed_form', 'KLSparsity',
-           'L1Sparsity', 'TopK', 'HalfL2']
+__all__ = ['kl_divergence', 'replicas_in_sync', 'global_batch_mean', 'kl_sparsity', 'kl_sparsity_delta', 'kl_sparsity_grad',
+           'kl_sparsity_closed_form', 'KLSparsity', 'L1Sparsity', 'TopK', 'HalfL2']
 
 # %% ../nbs/00_sparsity.ipynb #42a0c237
 _EPS = 1e-7
 
-def _check_rho(rho):
-    "Raise unless `rho` is a number strictly between 0 and 1."
-    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
-        raise ValueError(f"`rho` must be a number strictly between 0 and 1, got rho={rho!r}")
-    return float(rho)
-
-def _check_nonneg(name, value):
-    "Raise unless `value` is a finite number >= 0; `name` is the argument's name for the message."
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {name}={value!r}")
-    return float(value)
+def _check_rho(rho)->float: return check_number("rho", rho, 0, 1, low_open=True, high_open=True)
+def _check_weight(name, value)->float: return check_number(name, value, low=0)
 
 # %% ../nbs/00_sparsity.ipynb #8ff89f18
 def kl_divergence(rho, # target mean activation, in (0, 1)
@@ -38,13 +29,28 @@ def kl_divergence(rho, # target mean activation, in (0, 1)
     return rho * ops.log(rho / rho_hat) + (1 - rho) * ops.log((1 - rho) / (1 - rho_hat))
 
 # %% ../nbs/00_sparsity.ipynb #8bd0211b
+def replicas_in_sync()->int:
+    "Replicas of the `tf.distribute` strategy in use: 1 without one, and on any other backend."
+    if keras.backend.backend() != "tensorflow": return 1
+    import tensorflow as tf
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+def global_batch_mean(h, # activations, shape (batch, units)
+                     ):
+    "Mean of `h` over the batch, and the batch size: over the global batch of every replica under `tf.distribute`."
+    m = ops.cast(ops.shape(h)[0], h.dtype)
+    if replicas_in_sync() > 1:  # each replica holds a slice of the global batch: add up their sums and sizes
+        import tensorflow as tf
+        total = tf.distribute.get_replica_context().all_reduce("sum", ops.concatenate([ops.sum(h, axis=0), m[None]], 0))
+        return total[:-1] / total[-1], total[-1]
+    return ops.mean(h, axis=0), m
+
 def kl_sparsity(h, # hidden activations, shape (batch, units), values in [0, 1]
                 rho:float=0.05, # target mean activation
                 beta:float=3.0, # weight of the penalty
                ):
-    "`beta * sum_j KL(rho || rho_hat_j)` with `rho_hat_j` the batch mean of unit j."
-    rho_hat = ops.mean(h, axis=0)
-    return beta * ops.sum(kl_divergence(rho, rho_hat))
+    "`beta * sum_j KL(rho || rho_hat_j)` with `rho_hat_j` the batch mean of unit j (the global batch's, when distributed)."
+    return beta * ops.sum(kl_divergence(rho, global_batch_mean(h)[0]))
 
 # %% ../nbs/00_sparsity.ipynb #7da48367
 def kl_sparsity_delta(rho_hat, # mean activation of each hidden unit
@@ -60,8 +66,8 @@ def kl_sparsity_grad(h, # hidden activations, shape (batch, units)
                      beta:float=3.0, # weight of the penalty
                     ):
     "Closed-form gradient of `kl_sparsity` with respect to every activation in `h` (same shape as `h`)."
-    delta = kl_sparsity_delta(ops.mean(h, axis=0), rho, beta)
-    return ops.broadcast_to(delta / ops.cast(ops.shape(h)[0], h.dtype), ops.shape(h))
+    rho_hat, m = global_batch_mean(h)
+    return ops.broadcast_to(kl_sparsity_delta(rho_hat, rho, beta) / m, ops.shape(h))
 
 # %% ../nbs/00_sparsity.ipynb #887e2c7c
 def kl_sparsity_closed_form(h, # hidden activations, shape (batch, units)
@@ -73,7 +79,7 @@ def kl_sparsity_closed_form(h, # hidden activations, shape (batch, units)
     def _penalty(h):
         def grad(*args, upstream=None):
             if upstream is None: (upstream,) = args
-            return upstream * kl_sparsity_grad(h, rho, beta)
+            return upstream * replicas_in_sync() * kl_sparsity_grad(h, rho, beta)
         return kl_sparsity(h, rho, beta), grad
     return _penalty(h)
 
@@ -86,7 +92,7 @@ class KLSparsity(keras.layers.Layer):
                  beta:float=3.0, # weight of the penalty, >= 0
                  **kwargs):
         super().__init__(**kwargs)
-        self.rho, self.beta = _check_rho(rho), _check_nonneg("beta", beta)
+        self.rho, self.beta = _check_rho(rho), _check_weight("beta", beta)
 
     def call(self, inputs):
         self.add_loss(kl_sparsity_closed_form(inputs, self.rho, self.beta))
@@ -104,7 +110,7 @@ class L1Sparsity(keras.layers.Layer):
                  l1:float=1e-3, # weight of the penalty, >= 0
                  **kwargs):
         super().__init__(**kwargs)
-        self.l1 = _check_nonneg("l1", l1)
+        self.l1 = _check_weight("l1", l1)
 
     def call(self, inputs):
         self.add_loss(self.l1 * ops.mean(ops.sum(ops.abs(inputs), axis=-1)))
@@ -122,9 +128,7 @@ class TopK(keras.layers.Layer):
                  k:int, # number of units kept per example, >= 1
                  **kwargs):
         super().__init__(**kwargs)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"`k` must be an integer >= 1, got k={k!r}")
-        self.k = k
+        self.k = check_int("k", k)
 
     def build(self, input_shape):
         if input_shape[-1] is not None and self.k > input_shape[-1]:
@@ -145,7 +149,7 @@ class HalfL2(keras.regularizers.Regularizer):
     def __init__(self,
                  lam:float=1e-4, # weight-decay coefficient lambda, >= 0
                 ):
-        self.lam = _check_nonneg("lam", lam)
+        self.lam = _check_weight("lam", lam)
 
     def __call__(self, w): return 0.5 * self.lam * ops.sum(ops.square(w))
 
