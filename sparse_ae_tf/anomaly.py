@@ -5,19 +5,15 @@
 # %% ../nbs/06_anomaly.ipynb #5e551ddd
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
-
+import keras
 import numpy as np
 from fastcore.basics import patch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-import keras
-
 from .metrics import reconstruction_error
-from .models import SparseAutoencoder, check_data
-from .training import train
+from .models import SparseAutoencoder
+from .validation import check_array, check_choice, check_int, check_number, check_seed
 
 # %% auto #0
 __all__ = ['RULES', 'threshold_from_scores', 'SparseAEDetector']
@@ -25,25 +21,14 @@ __all__ = ['RULES', 'threshold_from_scores', 'SparseAEDetector']
 # %% ../nbs/06_anomaly.ipynb #77290e14
 RULES = ("mean_std", "max", "contamination", "value")
 
-def _check_number(name, value, low=None, high=None, low_open=False):
-    "`value` as a float; raise unless it is a finite number within the bounds given."
-    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
-    if ok and low is not None: ok = value > low if low_open else value >= low
-    if ok and high is not None: ok = value <= high
-    if not ok:
-        lo = "" if low is None else f" {'>' if low_open else '>='} {low}"
-        hi = "" if high is None else f"{' and' if lo else ''} <= {high}"
-        raise ValueError(f"`{name}` must be a finite number{lo}{hi}, got {name}={value!r}")
-    return float(value)
-
 def _check_rule(rule, n_std, contamination, threshold_value):
     "Validate a threshold rule and the parameter it uses; raise a ValueError naming the argument otherwise."
-    if rule not in RULES: raise ValueError(f"`rule` must be one of {list(RULES)}, got rule={rule!r}")
-    if rule == "mean_std": _check_number("n_std", n_std, low=0)
-    if rule == "contamination": _check_number("contamination", contamination, low=0, high=0.5, low_open=True)
+    check_choice("rule", rule, RULES)
+    if rule == "mean_std": check_number("n_std", n_std, low=0)
+    if rule == "contamination": check_number("contamination", contamination, 0, 0.5, low_open=True)
     if rule == "value":
         if threshold_value is None: raise ValueError("rule='value' needs `threshold_value`, got threshold_value=None")
-        _check_number("threshold_value", threshold_value)
+        check_number("threshold_value", threshold_value)
 
 # %% ../nbs/06_anomaly.ipynb #4f7a2f77
 def threshold_from_scores(scores, # anomaly scores of normal (training) examples, higher = more anomalous
@@ -85,7 +70,7 @@ class SparseAEDetector(BaseEstimator):
                  contamination:float=0.1, # fraction of training examples above the threshold (rule "contamination")
                  threshold_value:float|None=None, # the threshold (rule "value")
                  seed:int=0, # seed of the weights, the noise and the shuffling
-                 jit_compile:bool=False, # compile training with XLA (faster per epoch, slower to start)
+                 jit_compile:bool|str="auto", # compile training with XLA; "auto": the model's measured default
                  verbose:int=0, # 1: a progress bar while training
                 ):
         self.hidden_dim, self.sparsity, self.rho, self.beta, self.l1, self.k = hidden_dim, sparsity, rho, beta, l1, k
@@ -98,13 +83,9 @@ class SparseAEDetector(BaseEstimator):
 
     def _check_params(self):
         "Raise a ValueError naming the first bad hyper-parameter of the training or of the threshold rule."
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1, got {name}={value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, Integral) or self.seed < 0:
-            raise ValueError(f"`seed` must be an integer >= 0, got seed={self.seed!r}")
-        _check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_int("epochs", self.epochs), check_int("batch_size", self.batch_size)
+        check_seed("seed", self.seed, allow_none=False)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True, dtype="float32")
         _check_rule(self.rule, self.n_std, self.contamination, self.threshold_value)
 
     def _make_model(self, input_dim):
@@ -122,11 +103,11 @@ def fit(self:SparseAEDetector,
         ):
     "Train the autoencoder on `X` and set the threshold from its training errors; returns the detector."
     self._check_params()
-    X = check_data(X, "X")
+    X = check_array(X, "X")
     keras.utils.set_random_seed(self.seed)
     model = self._make_model(X.shape[1])
-    self.history_ = train(model, X, epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                          jit_compile=bool(self.jit_compile), seed=self.seed, verbose=self.verbose)
+    model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=self.jit_compile)
+    self.history_ = model.fit(X, epochs=self.epochs, batch_size=self.batch_size, verbose=self.verbose).history
     self.model_, self.n_features_in_ = model, X.shape[1]
     self.decision_scores_ = self._errors(X)
     self.threshold_ = threshold_from_scores(self.decision_scores_, self.rule, self.n_std, self.contamination,
@@ -143,7 +124,7 @@ def _errors(self:SparseAEDetector, X):
 def _checked(self:SparseAEDetector, X):
     "`X` as checked float32 data for the fitted model; raise NotFittedError before `fit`."
     check_is_fitted(self, "model_")
-    return check_data(X, "X", self.n_features_in_)
+    return check_array(X, "X", self.n_features_in_)
 
 # %% ../nbs/06_anomaly.ipynb #44789ccf
 @patch

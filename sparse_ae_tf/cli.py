@@ -16,6 +16,7 @@ import math
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -241,6 +242,10 @@ def _split(x:np.ndarray, test_size:float, seed:int):
     order = np.random.default_rng(seed).permutation(len(x))
     return x[order[n_test:]], x[order[:n_test]]
 
+def _curves(history:dict, parts:tuple) -> dict:
+    "The objective (`fit`'s `loss`) and each of its parts, per epoch, from a `fit` history."
+    return {"objective": history["loss"], **{p: history[p] for p in parts}}
+
 def _finite_or_none(value):
     "`value` as a float, or None when it is NaN or infinite (JSON has no such numbers)."
     value = float(value)
@@ -258,7 +263,7 @@ def _evaluate(lib, model, x:np.ndarray) -> dict:
 def _save_figures(lib, folder:Path, model, x_test:np.ndarray, history:dict, title:str):
     "Write filters.png, reconstructions.png and training_curves.png into `folder`."
     shape = _image_shape(model.input_dim)
-    curves = {k: history[k] for k in ("objective",) + lib.training.PARTS}
+    curves = _curves(history, model.PARTS)
     figures = {"filters.png": lib.plots.filter_grid(model.hidden_weights, shape, title=f"filters: {title}"),
                "reconstructions.png": lib.plots.reconstructions(x_test[:8], model.reconstruct(x_test[:8]), shape,
                                                                 title="test examples and their reconstructions"),
@@ -317,13 +322,14 @@ def _train_command(args) -> int:
         print(f"{PROG}: warning: the data has values in [{x_train.min():g}, {x_train.max():g}] but a sigmoid output "
               "reaches only (0, 1): rescale the data or pass --output-activation linear", file=sys.stderr)
     with _staged_folder(out) as stage:
-        history = lib.training.train(model, x_train, epochs=args.epochs, batch_size=args.batch_size,
-                                     learning_rate=args.learning_rate, seed=args.seed, verbose=1)
-        metrics = {**{k: history[k][-1] for k in ("objective",) + lib.training.PARTS},
+        model.compile(optimizer=lib.keras.optimizers.Adam(args.learning_rate))
+        start = time.perf_counter()
+        history = model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=1).history
+        curves = _curves(history, model.PARTS)
+        metrics = {**{k: v[-1] for k, v in curves.items()},
                    "train": _evaluate(lib, model, x_train), "test": _evaluate(lib, model, x_test),
-                   "rho": args.rho if args.sparsity == "kl" else None, "seconds": history["seconds"],
-                   "history": {k: history[k] for k in ("objective",) + lib.training.PARTS},
-                   "settings": _settings(args, source, x_train.shape[1])}
+                   "rho": args.rho if args.sparsity == "kl" else None, "seconds": time.perf_counter() - start,
+                   "history": curves, "settings": _settings(args, source, x_train.shape[1])}
         metrics = json.loads(json.dumps(metrics, default=_finite_or_none), parse_constant=lambda c: None)
         model.save(stage / "model.keras")
         (stage / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")

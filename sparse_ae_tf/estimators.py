@@ -18,11 +18,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .anomaly import _check_number, threshold_from_scores
+from .anomaly import threshold_from_scores
 from .metrics import reconstruction_error
 from .models import SparseAutoencoder
 from .sparsity import TopK
-from .training import train
+from .validation import check_activation, check_int, check_number
 
 # %% auto #0
 __all__ = ['SparseAETransformer', 'SparseAEOutlierDetector']
@@ -37,13 +37,8 @@ def _dense(layer, X):
     z = X @ layer.kernel.numpy().astype(X.dtype) + layer.bias.numpy().astype(X.dtype)
     return ops.convert_to_numpy(layer.activation(z)).astype(X.dtype, copy=False)
 
-def _check_activation(name, value):
-    "Raise unless Keras knows the activation `value`."
-    try: keras.activations.get(value)
-    except Exception: raise ValueError(f"`{name}` must be a Keras activation, got {name}={value!r}") from None
-
 def _check_random_state(random_state)->int:
-    "A seed for Keras and `train` drawn from `random_state` (None, an int or a RandomState); raise naming it otherwise."
+    "A seed for Keras drawn from `random_state` (None, an int or a RandomState); raise naming it otherwise."
     message = f"`random_state` must be None, an integer in [0, 2**32) or a numpy RandomState, got random_state={random_state!r}"
     if isinstance(random_state, bool): raise ValueError(message)
     try: rng = check_random_state(random_state)
@@ -55,13 +50,10 @@ class _SparseAEBase(BaseEstimator):
     "Shared `fit` machinery of the sparse autoencoder estimators; not for direct use."
     def _check_params(self)->int:
         "Raise a ValueError naming the first bad training hyper-parameter; return the seed."
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1, got {name}={value!r}")
-        _check_number("learning_rate", self.learning_rate, low=0, low_open=True)
-        _check_activation("hidden_activation", self.hidden_activation)
-        _check_activation("output_activation", self.output_activation)
+        check_int("epochs", self.epochs), check_int("batch_size", self.batch_size)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True, dtype="float32")
+        check_activation("hidden_activation", self.hidden_activation)
+        check_activation("output_activation", self.output_activation)
         return _check_random_state(self.random_state)
 
     def _fit_model(self, X)->np.ndarray:
@@ -73,13 +65,13 @@ class _SparseAEBase(BaseEstimator):
                                   l1=self.l1, k=self.k, weight_decay=self.weight_decay,
                                   hidden_activation=self.hidden_activation, output_activation=self.output_activation,
                                   loss=self.loss, noise=self.noise, noise_level=self.noise_level)
-        model.check_targets(X, "X")
+        model.check_target(X, "X")
         low, high = _OUTPUT_RANGES.get(model.output_activation, (-math.inf, math.inf))
         if X.min() < low or X.max() > high:
             warnings.warn(f"output_activation={model.output_activation!r} reconstructs values in [{low}, {high}], but X "
                           f"holds values in [{X.min():.4g}, {X.max():.4g}]; scale X or use output_activation='linear'")
-        self.history_ = train(model, X, epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                              jit_compile=bool(self.jit_compile), seed=seed, verbose=self.verbose)
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=self.jit_compile)
+        self.history_ = model.fit(X, epochs=self.epochs, batch_size=self.batch_size, verbose=self.verbose).history
         if self.history_.get("stopped"): warnings.warn(self.history_["stopped"], ConvergenceWarning)
         self.model_ = model
         return X
@@ -180,7 +172,7 @@ class SparseAEOutlierDetector(OutlierMixin, _SparseAEBase):
     def _check_params(self)->int:
         "Check `contamination`, then the training hyper-parameters; return the seed."
         if not (isinstance(self.contamination, str) and self.contamination == "auto"):
-            try: _check_number("contamination", self.contamination, low=0, high=0.5, low_open=True)
+            try: check_number("contamination", self.contamination, 0, 0.5, low_open=True)
             except ValueError: raise ValueError('`contamination` must be "auto" or a number > 0 and <= 0.5, '
                                                 f"got contamination={self.contamination!r}") from None
         return super()._check_params()

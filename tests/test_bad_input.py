@@ -10,8 +10,9 @@ import pytest
 
 from sparse_ae_tf import cli, data, files, metrics, noise, sparsity
 from sparse_ae_tf.anomaly import SparseAEDetector
-from sparse_ae_tf.models import SparseAutoencoder, check_data
-from sparse_ae_tf.training import train, train_lbfgs
+from sparse_ae_tf.models import SparseAutoencoder
+from sparse_ae_tf.training import train_lbfgs
+from sparse_ae_tf.validation import check_array
 
 X = np.random.default_rng(0).uniform(0, 1, (64, 20)).astype("float32")
 NAN = X.copy(); NAN[3, 4] = np.nan
@@ -19,6 +20,12 @@ INF = X.copy(); INF[5, 0] = np.inf
 
 
 def model(**kw): return SparseAutoencoder(20, 8, **kw)
+
+
+def compiled(**kw):
+    m = model(**kw)
+    m.compile()
+    return m
 
 
 CASES = [
@@ -53,17 +60,17 @@ CASES = [
     ("fit empty", lambda: model().fit(X[:0]), ValueError, "must not be empty"),
     ("fit strings", lambda: model().fit(np.full((3, 20), "a")), TypeError, "dtype <U1"),
     ("fit bce targets", lambda: model(loss="bce").fit(X * 3), ValueError, "needs `x` in [0, 1]"),
-    ("train NaN", lambda: train(model(), NAN, verbose=0), ValueError, "NaN or infinite"),
-    ("train wrong rank", lambda: train(model(), X[None], verbose=0), ValueError, "got shape (1, 64, 20)"),
-    ("train wrong features", lambda: train(model(), X[:, :19], verbose=0), ValueError, "must have 20 features"),
-    ("train epochs", lambda: train(model(), X, epochs=0, verbose=0), ValueError, "epochs=0"),
-    ("train batch_size", lambda: train(model(), X, batch_size=2.5, verbose=0), ValueError, "batch_size=2.5"),
-    ("train steps_per_call", lambda: train(model(), X, steps_per_call=0, verbose=0), ValueError, "steps_per_call=0"),
-    ("train checkpoint_every", lambda: train(model(), X, checkpoint_every=-1, verbose=0), ValueError, "checkpoint_every=-1"),
-    ("train bce targets", lambda: train(model(loss="bce"), X * 2, verbose=0), ValueError, "needs `x` in [0, 1]"),
+    ("compiled fit NaN", lambda: compiled().fit(NAN, verbose=0), ValueError, "NaN or infinite"),
+    ("fit wrong rank", lambda: compiled().fit(X[None], verbose=0), ValueError, "got shape (1, 64, 20)"),
+    ("compiled fit wrong features", lambda: compiled().fit(X[:, :19], verbose=0), ValueError, "must have 20 features"),
+    ("fit epochs", lambda: compiled().fit(X, epochs=0, verbose=0), ValueError, "epochs=0"),
+    ("fit batch_size", lambda: compiled().fit(X, batch_size=2.5, verbose=0), ValueError, "batch_size=2.5"),
+    ("compile steps_per_execution", lambda: model().compile(steps_per_execution=0), ValueError, "steps_per_execution=0"),
+    ("fit uncompiled", lambda: model().fit(X, verbose=0), ValueError, "compile the model before `fit`"),
+    ("compiled fit bce targets", lambda: compiled(loss="bce").fit(X * 2, verbose=0), ValueError, "needs `x` in [0, 1]"),
     ("lbfgs inf", lambda: train_lbfgs(model(), INF, verbose=0), ValueError, "NaN or infinite"),
     ("lbfgs max_iter", lambda: train_lbfgs(model(), X, max_iter=0, verbose=0), ValueError, "max_iter=0"),
-    ("check_data object", lambda: check_data(np.array([[object()]]), "data"), TypeError, "`data` must hold numbers"),
+    ("check_array object", lambda: check_array(np.array([[object()]]), "data"), TypeError, "`data` must hold numbers"),
     ("load_mnist test_size", lambda: data.load_mnist(test_size=1.5), ValueError, "test_size=1.5"),
     ("load_mnist digits", lambda: data.load_mnist(digits=[11]), ValueError, "digits=[11]"),
     ("natural_patches n", lambda: data.natural_patches(n=0), ValueError, "n=0"),
@@ -99,9 +106,9 @@ def test_bad_input_is_refused_clearly(name, call, error, text):
 
 def test_refused_before_any_training():
     "A refused call leaves the model's weights as they were."
-    m = model(); m.build((None, 20)); before = [w.copy() for w in m.get_weights()]
+    m = compiled(); m.build((None, 20)); before = [w.copy() for w in m.get_weights()]
     for bad in (NAN, X[:, :5], X[:0]):
-        with pytest.raises(ValueError): train(m, bad, verbose=0)
+        with pytest.raises(ValueError): m.fit(bad, verbose=0)
     for a, b in zip(before, m.get_weights()): np.testing.assert_array_equal(a, b)
 
 

@@ -111,7 +111,7 @@ def _boom(*args, **kwargs):
     (dict(random_state="seed"), "random_state='seed'"),
 ])
 def test_bad_params_named_before_training(monkeypatch, cls, params, message):
-    monkeypatch.setattr(estimators, "train", _boom)
+    monkeypatch.setattr(estimators.SparseAutoencoder, "fit", _boom)
     est = cls(**params)  # the constructor only stores
     with pytest.raises(ValueError, match=re.escape(message)):
         est.fit(np.random.default_rng(0).normal(size=(20, 5)))
@@ -119,13 +119,13 @@ def test_bad_params_named_before_training(monkeypatch, cls, params, message):
 
 @pytest.mark.parametrize("contamination", [0.0, 0.6, -0.1, "most", None])
 def test_bad_contamination(monkeypatch, contamination):
-    monkeypatch.setattr(estimators, "train", _boom)
+    monkeypatch.setattr(estimators.SparseAutoencoder, "fit", _boom)
     with pytest.raises(ValueError, match=re.escape(f"contamination={contamination!r}")):
         SparseAEOutlierDetector(contamination=contamination).fit(np.zeros((10, 3)))
 
 
 def test_bce_refuses_data_outside_unit_interval(monkeypatch):
-    monkeypatch.setattr(estimators, "train", _boom)
+    monkeypatch.setattr(estimators.SparseAutoencoder, "fit", _boom)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         SparseAETransformer(loss="bce", output_activation="sigmoid").fit(np.arange(12.0).reshape(4, 3))
     with pytest.warns(UserWarning, match="output_activation='tanh'"):
