@@ -17,9 +17,9 @@ high-water mark, so no sampling can miss a peak). Modes:
 - `memory`: `np.load(path)` reads the whole array into memory; the epoch then reads batches from it.
 - `tfrecord`: the first `--tfrecord-gigabytes` of the same rows, written with `write_tfrecords` to 8 shards.
 
-With `--train`, each epoch is `sparse_ae_tf.training.train(model, source, epochs=1)` instead of the plain loop (its
-warm-up: a `train` epoch on three batches of the source, or on a small array for `memory`); `memory` then passes the
-loaded array to `train`, which copies it into a TensorFlow constant.
+With `--train`, each epoch is the package's `model.fit(source, epochs=1)` instead of the plain loop (its warm-up: a
+`fit` epoch on three batches of the source, or on a small array for `memory`); `memory` then passes the loaded array
+to `fit`, which copies it to the device once (a TensorFlow variable).
 
 The file is read from the page cache (it was just written): the rates are those of a warm cache, not of a cold disk.
 """
@@ -61,18 +61,19 @@ def child(mode, source, batch_size, rows, use_train):
     import tensorflow as tf
     from sparse_ae_tf.models import SparseAutoencoder
     from sparse_ae_tf.streaming import batches
-    from sparse_ae_tf.training import fused_gradients, train
+    from sparse_ae_tf.models import fused_gradients
 
     keras.utils.set_random_seed(0)
     model = SparseAutoencoder(INPUT_DIM, HIDDEN, rho=0.1, beta=3.0, weight_decay=3e-3)
     model.build((None, INPUT_DIM))
-    optimizer = keras.optimizers.Adam(1e-3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    optimizer, (enc, dec) = model.optimizer, (model.encoder_dense, model.decoder_dense)
     optimizer.build(model.trainable_variables)
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def step(xb):
-        loss, parts, variables, grads = fused_gradients(model, xb)
-        optimizer.apply(grads, variables)
+        loss, parts, output, grads = fused_gradients(model, xb)
+        optimizer.apply(grads, [enc.kernel, enc.bias, dec.kernel, dec.bias])
         return loss
 
     def epoch(model, source, batch_size):
@@ -85,16 +86,15 @@ def child(mode, source, batch_size, rows, use_train):
         return seen, float(loss)
 
     def package_train(model, source, batch_size):
-        "One epoch over `source` by `sparse_ae_tf.training.train`; returns (examples seen, objective)."
+        "One epoch over `source` by the package's `fit`; returns (examples seen, objective)."
         if mode == "naive": source = _naive_batches(source, batch_size)
-        history = train(model, source, epochs=1, batch_size=batch_size, optimizer=optimizer, verbose=0)
-        return rows, history["objective"][-1]
+        history = model.fit(source, epochs=1, batch_size=None if mode == "naive" else batch_size, verbose=0).history
+        return rows, history["loss"][-1]
 
     if not use_train: step(tf.zeros((batch_size, INPUT_DIM)))
-    else:  # compile train's step for this kind of data: in memory, or a dataset of batches
-        if mode == "memory": warm = np.zeros((2 * batch_size, INPUT_DIM), np.float32)
-        else: warm = (_naive_batches(source, batch_size) if mode == "naive" else batches(source, batch_size)).take(3)
-        train(model, warm, epochs=1, batch_size=batch_size, optimizer=optimizer, verbose=0)
+    else:  # compile fit's step for this kind of data: in memory, or a dataset of batches
+        if mode == "memory": model.fit(np.zeros((2 * batch_size, INPUT_DIM), np.float32), epochs=1, batch_size=batch_size, verbose=0)
+        else: model.fit((_naive_batches(source, batch_size) if mode == "naive" else batches(source, batch_size)).take(3), epochs=1, verbose=0)
     baseline, load_seconds = _peak_mb(), 0.0
     if mode == "memory":
         start = time.perf_counter()

@@ -1,34 +1,59 @@
-"""Training speed of sparse_ae_tf against plain Keras `fit`, PyTorch and the matmul ceiling, and time to objective
-against SciPy's L-BFGS on UFLDL's natural-patch exercise; all side by side in one run.
+"""Training speed of the package's `fit` against the honest baselines, side by side in one run; and time to objective
+against SciPy's L-BFGS on UFLDL's natural-patch exercise.
 
-    python benchmarks/suite.py [--only a,b,c] [--repeats 3]
+    python benchmarks/suite.py [--only a,b,v,c] [--repeats 3] [--epochs 3]
 
-(a) 784-196 sigmoid + KL, batch 256; (b) 784-4096, batch 1024, on real MNIST digits: samples per second of each
-implementation (best of `repeats` epochs taken in turn, implementation after implementation, so that a change in the
-machine's load hits all of them alike; a warm-up epoch first compiles each), its fraction of the matmul ceiling, its
-ratio to plain Keras `fit` and its last epoch's mean loss (the same objective in every row but plain Keras fit, whose
-reconstruction term is the mean squared error). The ceiling: a step costs 12*B*D*H flops (forward, backward, both
-layers), so samples per second can never exceed rate / (12*D*H), with `rate` the float32 matmul rate of exactly those
-six products, measured in this run (the bfloat16 rate is printed beside it).
-(c) UFLDL's 64-25-64 on 10,000 whitened patches (rho=0.01, beta=3, lambda=1e-4): SciPy L-BFGS-B on a NumPy objective
-and gradient for 400 iterations, against the package reaching within 1% of that objective."""
+(a) 784-196 sigmoid + KL, batch 256, 32,768 MNIST digits; (b) 784-4096, batch 1024, 8,192 digits. Rows, samples per
+second of a steady-state epoch (the best epoch after the first of each multi-epoch `fit`, timed by a callback):
+- `SparseAutoencoder.fit` with its default `compile()`, on TensorFlow;
+- plain Keras `fit` of the same model written as a Keras user would (Sequential, L2 weight decay, a KL layer with
+  `add_loss`), with Keras's defaults, and tuned: `jit_compile=True, steps_per_execution=32`;
+- the same two on Keras's JAX backend, each in a process of its own (one backend per process);
+- PyTorch 2.13 eager, float32 (if installed: `pip install -r benchmarks/requirements.txt`);
+- the sgemm ceiling: a step needs five matrix products (two forward, three backward; no input gradient), 10*B*D*H
+  flops, so no implementation exceeds rate / (10*D*H) samples/s, with `rate` the float32 matrix-product rate at
+  exactly those shapes, measured in this run (the best of TensorFlow's and JAX's kernels; every output read whole).
+Rounds take the implementations in turn, so that a change in the machine's load hits all of them alike.
+(v) every model's `fit` with its default `compile()`, on both backends: the variants at the sizes of their chapters.
+(c) UFLDL's 64-25-64 on 10,000 whitened patches (rho=0.01, beta=3, lambda=1e-4): SciPy L-BFGS-B on a NumPy float64
+objective and gradient for 400 iterations, against `train_lbfgs` (its objective in float64 too)."""
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
-import scipy.optimize
-import tensorflow as tf
-
-from sparse_ae_tf.data import load_mnist, natural_patches
-from sparse_ae_tf.models import SparseAutoencoder
-from sparse_ae_tf.training import cpu_capabilities, fused_gradients, train, train_lbfgs
 
 RHO, BETA, LAM = 0.1, 3.0, 3e-3
 CONFIGS = {"a": dict(hidden=196, batch=256, examples=32768), "b": dict(hidden=4096, batch=1024, examples=8192)}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def digits(n):
+    "`n` rows of the bundled MNIST digits (repeated as needed)."
+    from sparse_ae_tf.data import load_mnist
+    x = load_mnist()[0][0]
+    return np.concatenate([x] * -(-n // len(x)))[:n]
+
+
+class EpochTimer(keras.callbacks.Callback):
+    "Seconds of each epoch."
+    def __init__(self): super().__init__(); self.seconds = []
+    def on_epoch_begin(self, epoch, logs=None): self.start = time.perf_counter()
+    def on_epoch_end(self, epoch, logs=None): self.seconds.append(time.perf_counter() - self.start)
+
+
+def steady_rate(model, x, y, batch, epochs):
+    "Samples per second of the best epoch after the first (which compiles), and the last epoch's loss."
+    timer = EpochTimer()
+    loss = model.fit(x, y, batch_size=batch, epochs=epochs + 1, verbose=0, callbacks=[timer]).history["loss"][-1]
+    return len(x) / min(timer.seconds[1:]), loss
 
 
 # ---------------------------------------------------------------------------------------------------- implementations
@@ -41,40 +66,44 @@ class UserKL(keras.layers.Layer):
         return h
 
 
-def keras_user_fit(hidden, batch, jit_compile=False):
-    "Plain Keras: Sequential model, L2 weight decay, the KL layer above, `fit(x, x)`."
+def plain_keras(hidden, tuned):
+    "Plain Keras: Sequential model, L2 weight decay, the KL layer above; Keras's defaults or the tuned compile."
     keras.utils.set_random_seed(0)
     decay = keras.regularizers.L2(LAM / 2)
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(hidden, "sigmoid", kernel_regularizer=decay),
                               UserKL(), keras.layers.Dense(784, "sigmoid", kernel_regularizer=decay)])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit_compile)
-    return lambda x: model.fit(x, x, batch_size=batch, epochs=1, verbose=0).history["loss"][-1]
+    options = dict(jit_compile=True, steps_per_execution=32) if tuned else {}
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", **options)
+    return model
 
 
-def package_fit(hidden, batch):
-    "`SparseAutoencoder.compile()` + `fit(x)`."
+def package_model(hidden):
+    "`SparseAutoencoder` with its default `compile()`."
+    from sparse_ae_tf.models import SparseAutoencoder
     keras.utils.set_random_seed(0)
     model = SparseAutoencoder(784, hidden, rho=RHO, beta=BETA, weight_decay=LAM)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    return lambda x: model.fit(x, batch_size=batch, epochs=1, verbose=0).history["loss"][-1]
+    return model
 
 
-def package_train(hidden, batch, **options):
-    "`sparse_ae_tf.training.train` with `options`; each call returns the epoch's mean objective."
-    keras.utils.set_random_seed(0)
-    model, optimizer = SparseAutoencoder(784, hidden, rho=RHO, beta=BETA, weight_decay=LAM), keras.optimizers.Adam(1e-3)
-    return lambda x: train(model, x, epochs=1, batch_size=batch, optimizer=optimizer, verbose=0, **options)["objective"][-1]
+def keras_rows(hidden, batch, x, epochs):
+    "This backend's rows: the package's fit, plain Keras fit, tuned plain Keras fit; `{label: (samples/s, loss)}`."
+    backend = keras.backend.backend()
+    return {f"SparseAutoencoder.fit, default compile ({backend})": steady_rate(package_model(hidden), x, None, batch, epochs),
+            f"plain Keras fit, defaults ({backend})": steady_rate(plain_keras(hidden, False), x, x, batch, epochs),
+            f"plain Keras fit, jit + 32 steps/execution ({backend})": steady_rate(plain_keras(hidden, True), x, x, batch, epochs)}
 
 
-def torch_eager(hidden, batch):
+def torch_rows(hidden, batch, x, epochs):
     "The same model and optimiser in PyTorch, eager, float32."
-    import torch
-    torch.manual_seed(0)
+    try: import torch
+    except ImportError: return {}
+    torch.manual_seed(0); torch.set_num_threads(os.cpu_count())
     enc, dec = torch.nn.Linear(784, hidden), torch.nn.Linear(hidden, 784)
-    params = list(enc.parameters()) + list(dec.parameters())
-    opt = torch.optim.Adam(params, lr=1e-3)
-    def epoch(x):
-        data, total = torch.from_numpy(x), 0.0
+    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=1e-3)
+    data, seconds = torch.from_numpy(x), []
+    for _ in range(epochs + 1):
+        start, total = time.perf_counter(), 0.0
         for idx in torch.randperm(len(data)).split(batch):
             xb = data[idx]
             h = torch.sigmoid(enc(xb)); out = torch.sigmoid(dec(h))
@@ -83,74 +112,108 @@ def torch_eager(hidden, batch):
             loss = 0.5 * ((out - xb) ** 2).sum(1).mean() + BETA * kl + LAM / 2 * ((enc.weight ** 2).sum() + (dec.weight ** 2).sum())
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             total += loss.item() * len(idx)
-        return total / len(data)
-    return epoch
+        seconds.append(time.perf_counter() - start)
+    return {"PyTorch 2.13 eager, float32": (len(x) / min(seconds[1:]), total / len(x))}
 
 
-def matmul_probe(hidden, batch, dtype=tf.float32):
-    "A function timing the six matrix products of one training step at their shapes (in `dtype`); it returns FLOP/s."
-    def var(shape): return tf.Variable(tf.cast(tf.random.normal(shape), dtype))
-    x, w1, w2, h, d3 = (var(s) for s in ((batch, 784), (784, hidden), (hidden, 784), (batch, hidden), (batch, 784)))
-    @tf.function
-    def six(n):
-        acc = tf.zeros((), dtype)
-        for i in tf.range(n):  # each product's inputs change with i, and each output is read whole
-            s = tf.cast(i, dtype) * 1e-30
-            for a, b, kw in ((x, w1, {}), (h, w2, {}), (d3, w2, dict(transpose_b=True)), (h, d3, dict(transpose_a=True)),
-                             (x, h, dict(transpose_a=True)), (x, w1, {})):
-                acc += tf.reduce_sum(tf.matmul(a + s, b, **kw))
-        return acc
-    n = max(4, int(2e10 / (12 * batch * 784 * hidden)))
-    six(1).numpy()
-    def rate():
-        start = time.perf_counter(); six(n).numpy()
-        return n * 12 * batch * 784 * hidden / (time.perf_counter() - start)
-    return rate
+def matmul_rate(hidden, batch):
+    "FLOP/s of the step's five float32 products at their shapes (inputs change each call, outputs read whole)."
+    shapes = [((batch, 784), (784, hidden), False, False), ((batch, hidden), (hidden, 784), False, False),
+              ((batch, 784), (hidden, 784), False, True), ((batch, 784), (batch, hidden), True, False),
+              ((batch, hidden), (batch, 784), True, False)]
+    flops, rng = 10 * batch * 784 * hidden, np.random.default_rng(0)
+    mats = [(rng.standard_normal(a, dtype=np.float32), rng.standard_normal(b, dtype=np.float32)) for a, b, _, _ in shapes]
+    n = max(3, int(3e10 / flops))
+    if keras.backend.backend() == "jax":
+        import jax
+        def five(mats, s):
+            return sum((((a + s).T if ta else a + s) @ (b.T if tb else b)).sum() for (a, b), (_, _, ta, tb) in zip(mats, shapes))
+        run, mats = jax.jit(five), [tuple(map(jax.numpy.asarray, m)) for m in mats]
+        block = lambda r: r.block_until_ready()
+    else:
+        import tensorflow as tf
+        mats = [tuple(map(tf.constant, m)) for m in mats]
+        @tf.function
+        def run(mats, s):
+            return tf.add_n([tf.reduce_sum(tf.matmul(a + s, b, transpose_a=ta, transpose_b=tb)) for (a, b), (_, _, ta, tb) in zip(mats, shapes)])
+        block = lambda r: r.numpy()
+    block(run(mats, 0.0))
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for i in range(n): r = run(mats, np.float32(i * 1e-30))
+        block(r)
+        best = max(best, n * flops / (time.perf_counter() - start))
+    return best
 
 
-def interleaved(runners, probes, x, repeats):
-    "Best samples/s of each runner and best FLOP/s of each probe over `repeats` rounds that take them in turn."
-    epochs = {label: make() for label, make in runners.items()}
-    for run in epochs.values(): run(x)  # warm-up: tracing and compilation
-    best, objective, flops = {label: float("inf") for label in epochs}, {}, {label: 0.0 for label in probes}
+def in_jax_process(task, *args):
+    "Run `task(*args)` of this script on Keras's JAX backend in a fresh process; returns what it prints as JSON."
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, __file__, "--task", task, "--args", json.dumps(args)], env=env,
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0: raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def throughput_table(name, hidden, batch, examples, repeats, epochs):
+    "Print the throughput table of one configuration; return its rows and ceiling."
+    x = digits(examples)
+    best, loss, rate = {}, {}, 0.0
     for _ in range(repeats):
-        for label, run in epochs.items():
-            start = time.perf_counter(); objective[label] = run(x); best[label] = min(best[label], time.perf_counter() - start)
-        for label, probe in probes.items(): flops[label] = max(flops[label], probe())
-    return {label: len(x) / t for label, t in best.items()}, objective, flops
+        rows = keras_rows(hidden, batch, x, epochs)
+        rows.update({k: tuple(v) for k, v in in_jax_process("keras_rows", hidden, batch, examples, epochs).items()})
+        rows.update(torch_rows(hidden, batch, x, epochs))
+        for label, (r, l) in rows.items(): best[label], loss[label] = max(best.get(label, 0.0), r), l
+        rate = max(rate, matmul_rate(hidden, batch), in_jax_process("matmul_rate", hidden, batch))
+    ceiling, base = rate / (10 * 784 * hidden), best[f"plain Keras fit, jit + 32 steps/execution (tensorflow)"]
+    print(f"\n({name}) 784-{hidden}, batch {batch}, {examples} MNIST digits, best epoch of {repeats} rounds x {epochs} "
+          f"epochs; float32 matmul rate {rate / 1e9:.0f} GFLOP/s -> ceiling {ceiling:,.0f} samples/s")
+    print(f"{'implementation':58s} {'samples/s':>10s} {'of ceiling':>10s} {'x tuned TF fit':>14s} {'last loss':>10s}")
+    for label, r in best.items():
+        print(f"{label:58s} {r:10,.0f} {r / ceiling:10.2f} {r / base:14.2f} {loss[label]:10.4f}")
+    return best, ceiling
 
 
-def throughput_table(name, hidden, batch, examples, repeats):
-    "Print the throughput table of one configuration; return its rows."
-    x = load_mnist()[0][0]
-    x = np.concatenate([x] * -(-examples // len(x)))[:examples]
-    runners = {
-        "plain Keras fit (user KL layer)": lambda: keras_user_fit(hidden, batch),
-        "plain Keras fit(jit_compile=True)": lambda: keras_user_fit(hidden, batch, True),
-        "SparseAutoencoder.fit": lambda: package_fit(hidden, batch),
-        "train(fused=False) (autodiff, XLA)": lambda: package_train(hidden, batch, fused=False),
-        "train() default (fused, float32)": lambda: package_train(hidden, batch),
-    }
-    if cpu_capabilities()["bfloat16"]:  # elsewhere oneDNN emulates bfloat16, or (held to AVX2) aborts the process
-        runners["train(precision='bfloat16')"] = lambda: package_train(hidden, batch, precision="bfloat16")
-    try:
-        import torch
-        torch.set_num_threads(os.cpu_count())
-        runners["PyTorch eager float32"] = lambda: torch_eager(hidden, batch)
-    except ImportError: print("(PyTorch not installed: pip install -r benchmarks/requirements.txt)")
-    probes = {"float32": matmul_probe(hidden, batch)}
-    if cpu_capabilities()["bfloat16"]: probes["bfloat16"] = matmul_probe(hidden, batch, tf.bfloat16)
-    rates, objective, rate = interleaved(runners, probes, x, repeats)
-    flops, flops_bf16 = rate["float32"], rate.get("bfloat16", float("nan"))
-    ceiling = flops / (12 * 784 * hidden)
-    base = rates["plain Keras fit (user KL layer)"]
-    print(f"\n({name}) 784-{hidden}, batch {batch}, {examples} MNIST digits, best of {repeats} rounds; matmul rate "
-          f"float32 {flops / 1e9:.0f} GFLOP/s -> ceiling {ceiling:,.0f} samples/s (bfloat16 {flops_bf16 / 1e9:.0f} GFLOP/s "
-          f"-> {flops_bf16 / (12 * 784 * hidden):,.0f})")
-    print(f"{'implementation':40s} {'samples/s':>10s} {'of ceiling':>10s} {'x plain fit':>11s} {'last epoch loss':>16s}")
-    for label, rate in rates.items():
-        print(f"{label:40s} {rate:10,.0f} {rate / ceiling:10.2f} {rate / base:11.2f} {objective[label]:16.4f}")
-    return rates, ceiling
+# ------------------------------------------------------------------------------------------------------- (v) variants
+def variant_models():
+    "Every model of the package at the size of its chapter, with the data and batch size it trains on."
+    from sparse_ae_tf.models import SparseAutoencoder
+    from sparse_ae_tf.variants import ContractiveAutoencoder, ConvSparseAutoencoder, KSparseAutoencoder, StackedSparseAutoencoder
+    from sparse_ae_tf.vae import VariationalAutoencoder
+    return {"SparseAutoencoder 784-196 (KL)": (lambda: SparseAutoencoder(784, 196), 256, False),
+            "SparseAutoencoder 784-196, masking noise": (lambda: SparseAutoencoder(784, 196, noise="masking", noise_level=0.3), 256, False),
+            "ConvSparseAutoencoder 28x28, 16 filters": (lambda: ConvSparseAutoencoder((28, 28, 1), filters=(16,)), 128, False),
+            "ContractiveAutoencoder 784-196": (lambda: ContractiveAutoencoder(784, 196), 256, False),
+            "KSparseAutoencoder 784-256, k=16": (lambda: KSparseAutoencoder(784, 256, k=16), 256, False),
+            "StackedSparseAutoencoder 784-200-200-10": (lambda: StackedSparseAutoencoder(784, (200, 200), 10), 256, True),
+            "VariationalAutoencoder 784-256-2": (lambda: VariationalAutoencoder(784, 2), 128, False)}
+
+
+def variant_rows(examples, epochs):
+    "`{model: (samples/s, loss)}` of every model's `fit` with its default `compile()`, on this backend."
+    from sparse_ae_tf.data import load_mnist
+    (x, y), _ = load_mnist()
+    x, y = np.concatenate([x] * -(-examples // len(x)))[:examples], np.concatenate([y] * -(-examples // len(y)))[:examples]
+    rows = {}
+    for label, (make, batch, labelled) in variant_models().items():
+        keras.utils.set_random_seed(0)
+        model = make(); model.compile()
+        rows[label] = steady_rate(model, x, y if labelled else None, batch, epochs)
+    return rows
+
+
+def variants_table(repeats, epochs, examples=16384):
+    "Print every model's samples/s on both backends."
+    best = {}
+    for _ in range(repeats):
+        for backend, rows in (("tensorflow", variant_rows(examples, epochs)), ("jax", in_jax_process("variant_rows", examples, epochs))):
+            for label, (r, _) in rows.items(): best[(label, backend)] = max(best.get((label, backend), 0.0), r)
+    print(f"\n(v) every model's fit, default compile, {examples} MNIST digits, best epoch of {repeats} rounds x {epochs} epochs")
+    print(f"{'model':46s} {'TensorFlow':>11s} {'JAX':>11s}")
+    for label in variant_models():
+        print(f"{label:46s} {best[(label, 'tensorflow')]:11,.0f} {best[(label, 'jax')]:11,.0f}")
+    return best
 
 
 # ---------------------------------------------------------------------------------------------------------- (c) UFLDL
@@ -170,7 +233,11 @@ def ufldl_numpy(theta, x, hidden=25, rho=0.01, beta=3.0, lam=1e-4):
 
 
 def ufldl_table():
-    "Time to UFLDL's L-BFGS objective: SciPy on NumPy against the package's trainers."
+    "Time to UFLDL's L-BFGS objective: SciPy on NumPy against `train_lbfgs`."
+    import scipy.optimize
+    from sparse_ae_tf.data import natural_patches
+    from sparse_ae_tf.models import SparseAutoencoder
+    from sparse_ae_tf.training import train_lbfgs
     patches = natural_patches(10000, size=8, seed=0).astype("float64")
     rng = np.random.default_rng(0); r = np.sqrt(6 / (64 + 25 + 1))
     theta0 = np.concatenate([rng.uniform(-r, r, 2 * 64 * 25), np.zeros(25 + 64)])
@@ -178,38 +245,38 @@ def ufldl_table():
     result = scipy.optimize.minimize(ufldl_numpy, theta0, args=(patches,), jac=True, method="L-BFGS-B",
                                      options={"maxiter": 400, "maxfun": 800})
     t_ref, j_ref = time.perf_counter() - start, result.fun
-    target = 1.01 * j_ref
-    print(f"\n(c) UFLDL 64-25-64 on 10,000 patches: SciPy L-BFGS-B (NumPy float64), 400 iterations: objective {j_ref:.4f} "
-          f"in {t_ref:.2f} s; target {target:.4f} (within 1%)")
-    rows = {"SciPy L-BFGS-B, NumPy": (t_ref, j_ref)}
-    x32 = patches.astype("float32")
-    def model():
-        keras.utils.set_random_seed(0); m = SparseAutoencoder(64, 25, rho=0.01, beta=3.0, weight_decay=1e-4); m.build((None, 64)); return m
-    # train_lbfgs: 400 iterations, as UFLDL
-    m = model(); start = time.perf_counter(); h = train_lbfgs(m, x32, max_iter=400, verbose=0)
-    rows["train_lbfgs (TF, XLA), 400 iterations"] = (time.perf_counter() - start, h["objective"][-1])
-    # Adam with the fused step, checking the full-batch objective after each epoch until the target is reached
-    for label, options in [("train() Adam, fused float32", {}), ("train() Adam, fused, no XLA", {"jit_compile": False})]:
-        m = model(); opt = keras.optimizers.Adam(0.01); start = time.perf_counter(); j = float("inf"); epochs = 0
-        while j > target and epochs < 300:
-            train(m, x32, epochs=1, batch_size=500, optimizer=opt, seed=epochs, verbose=0, steps_per_call=20, **options)
-            j = float(fused_gradients(m, tf.constant(x32))[0]); epochs += 1
-        rows[f"{label}, {epochs} epochs"] = (time.perf_counter() - start, j)
-    print(f"{'method':45s} {'seconds':>8s} {'objective':>10s} {'time / L-BFGS':>13s} {'reached':>8s}")
-    for label, (t, j) in rows.items():
-        print(f"{label:45s} {t:8.2f} {j:10.4f} {t / t_ref:13.2f} {str(j <= target):>8s}")
+    keras.utils.set_random_seed(0)
+    model = SparseAutoencoder(64, 25, rho=0.01, beta=3.0, weight_decay=1e-4)
+    start = time.perf_counter(); h = train_lbfgs(model, patches.astype("float32"), max_iter=400, verbose=0)
+    rows = {"SciPy L-BFGS-B, NumPy float64": (t_ref, j_ref, result.nit),
+            "train_lbfgs (TF, XLA, float64 objective)": (time.perf_counter() - start, h["objective"][-1], len(h["objective"]))}
+    print(f"\n(c) UFLDL 64-25-64 on 10,000 patches, 400 L-BFGS iterations; within 1% of SciPy: {1.01 * j_ref:.4f}")
+    print(f"{'method':45s} {'seconds':>8s} {'objective':>10s} {'iterations':>10s} {'time / SciPy':>12s} {'within 1%':>9s}")
+    for label, (t, j, it) in rows.items():
+        print(f"{label:45s} {t:8.2f} {j:10.4f} {it:10d} {t / t_ref:12.2f} {str(j <= 1.01 * j_ref):>9s}")
     return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="a,b,c", help="comma-separated configurations to run: a, b, c")
+    parser.add_argument("--only", default="a,b,v,c", help="comma-separated tables: a, b, v, c")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per fit (after one that compiles)")
+    parser.add_argument("--task", help=argparse.SUPPRESS)
+    parser.add_argument("--args", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, "
-          f"Keras {keras.__version__}, NumPy {np.__version__}")
+    if args.task:  # a JAX-backend child process
+        task = {"keras_rows": lambda h, b, n, e: keras_rows(h, b, digits(n), e), "matmul_rate": matmul_rate,
+                "variant_rows": variant_rows}[args.task]
+        print(json.dumps(task(*json.loads(args.args)))); return
+    from sparse_ae_tf.base import cpu_capabilities
+    import tensorflow as tf
+    caps = {k: v for k, v in os.environ.items() if k in ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS")}
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {cpu_capabilities()} {caps}; "
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}, NumPy {np.__version__}")
     for name in args.only.split(","):
-        if name in CONFIGS: throughput_table(name, repeats=args.repeats, **CONFIGS[name])
+        if name in CONFIGS: throughput_table(name, repeats=args.repeats, epochs=args.epochs, **CONFIGS[name])
+        elif name == "v": variants_table(args.repeats, args.epochs)
         elif name == "c": ufldl_table()
 
 

@@ -8,27 +8,19 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import math
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.model_selection import train_test_split
+
+from .validation import check_int, check_number
 
 # %% auto #0
 __all__ = ['NATURAL_IMAGES', 'load_mnist', 'load_digits_data', 'natural_images', 'whiten_image', 'sample_patches',
            'normalize_patches', 'natural_patches']
 
 # %% ../nbs/04_data.ipynb #4c22628b
-def _check_test_size(test_size):
-    "`test_size` as a float; raise unless it is a number strictly between 0 and 1."
-    if isinstance(test_size, bool) or not isinstance(test_size, Real) or not 0 < test_size < 1:
-        raise ValueError(f"`test_size` must be a number strictly between 0 and 1, got test_size={test_size!r}")
-    return float(test_size)
-
-def _check_int(name, value, minimum=0):
-    "`value` as an int; raise unless it is an integer >= `minimum`; `name` is the argument's name for the message."
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {name}={value!r}")
-    return int(value)
+def _check_test_size(test_size)->float: return check_number("test_size", test_size, 0, 1, low_open=True, high_open=True)
+def _check_int(name, value, minimum=0)->int: return check_int(name, value, minimum)
 
 def _split(x, y, test_size, seed):
     "Seeded stratified split of `x`, `y` into `(x_train, y_train), (x_test, y_test)`."
@@ -109,8 +101,7 @@ def whiten_image(img:np.ndarray, # grayscale image, shape (height, width)
                  f0:float=0.4, # cut-off frequency in cycles per pixel (Olshausen's 0.4 N cycles per picture)
                 ) -> np.ndarray:
     "Olshausen & Field 1/f whitening: filter by `f * exp(-(f/f0)**4)` in the Fourier domain, then scale to unit variance."
-    if isinstance(f0, bool) or not isinstance(f0, Real) or not 0 < f0 <= 0.5 * math.sqrt(2):
-        raise ValueError(f"`f0` must be a number in (0, 0.707] cycles per pixel, got f0={f0!r}")
+    check_number("f0", f0, 0, round(0.5 * math.sqrt(2), 3), low_open=True)  # cycles per pixel, up to the corner frequency
     img = _check_image('img', img)
     img = img - img.mean()
     fy = np.fft.fftfreq(img.shape[0])[:, None]

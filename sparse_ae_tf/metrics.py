@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from .validation import check_number
+
 # %% auto #0
 __all__ = ['reconstruction_error', 'mean_reconstruction_error', 'mean_activation', 'l0', 'mean_l0', 'dead_fraction', 'fvu',
            'psnr']
@@ -34,12 +36,7 @@ def _pair(x, x_hat, min_ndim=2):
         raise ValueError(f"`x_hat` must have the shape of `x`, {x.shape}, got shape {x_hat.shape}")
     return x, x_hat
 
-def _check_threshold(threshold):
-    "`threshold` as a float; raise unless it is a finite number >= 0."
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
-       or not math.isfinite(threshold) or threshold < 0:
-        raise ValueError(f"`threshold` must be a finite number >= 0, got threshold={threshold!r}")
-    return float(threshold)
+def _check_threshold(threshold)->float: return check_number("threshold", threshold, low=0)
 
 # %% ../nbs/03_metrics.ipynb #bddef9d2
 def reconstruction_error(x, # inputs, shape (n, d) or (n, ...)
@@ -99,9 +96,7 @@ def psnr(x, # inputs, any shape
          data_range:float=1.0, # the range of the data, max possible value minus min (1 for [0, 1], 255 for uint8)
         ) -> float:
     "Peak signal-to-noise ratio in dB over the whole array: `10 * log10(data_range**2 / mse)`."
-    if isinstance(data_range, bool) or not isinstance(data_range, (int, float, np.integer, np.floating)) \
-       or not math.isfinite(data_range) or data_range <= 0:
-        raise ValueError(f"`data_range` must be a finite number > 0, got data_range={data_range!r}")
+    check_number("data_range", data_range, 0, low_open=True)
     x, x_hat = _pair(x, x_hat, min_ndim=1)
     mse = float(np.mean((x - x_hat) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(data_range ** 2 / mse)

@@ -6,21 +6,18 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .validation import check_int
+
 # %% auto #0
 __all__ = ['filter_grid', 'image_rows', 'reconstructions', 'training_curves']
 
 # %% ../nbs/05_plots.ipynb #a527a17b
-def _check_pos_int(name, value):
-    "`value` as an int; raise unless it is an integer >= 1."
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1, got {name}={value!r}")
-    return int(value)
+def _check_pos_int(name, value)->int: return check_int(name, value)
 
 def _to_array(name, a):
     "`a` as a float64 array; raise ValueError naming `name` unless numeric."

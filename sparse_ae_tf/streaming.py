@@ -9,13 +9,13 @@ import contextlib
 import glob
 import mmap
 import os
-from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from .files import atomic_path
+from .validation import check_int
 
 # %% auto #0
 __all__ = ['write_tfrecords', 'source_info', 'is_streaming', 'batches']
@@ -78,11 +78,7 @@ def _array_blocks(arr, batch_size, chunk_rows, window, rng, shuffle):
 _CHUNK_BYTES = 1 << 20  # default size of one chunk read from an array or file, in float32 bytes
 _NPY_MAGIC = b"\x93NUMPY"
 
-def _check_int(name, value, minimum=1):
-    "`value` as an int; raise a `ValueError` naming `name` unless it is an integer >= `minimum`."
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {name}={value!r}")
-    return int(value)
+def _check_int(name, value, minimum=1)->int: return check_int(name, value, minimum)
 
 def _example_prefix(key, input_dim):
     "The bytes of a serialised `tf.train.Example` holding `input_dim` floats under `key`, up to the floats themselves."
