@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparse_ae_tf.files import load_model, save_model
-from sparse_ae_tf.models import SparseAutoencoder, check_data
+from sparse_ae_tf.models import SparseAutoencoder
+from sparse_ae_tf.validation import check_array
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
@@ -47,8 +48,8 @@ arrays = st.one_of(
 
 @settings(max_examples=300, **SETTINGS)
 @given(arrays, st.one_of(st.none(), st.integers(1, 5)))
-def test_check_data_accepts_or_raises_documented_errors(x, n_features):
-    try: out = check_data(x, "x", n_features)
+def test_check_array_accepts_or_raises_documented_errors(x, n_features):
+    try: out = check_array(x, "x", n_features)
     except (ValueError, TypeError) as e:
         assert "`x`" in str(e), f"message does not name the argument: {e}"
         return
