@@ -39,6 +39,10 @@ def _default_jit(model)->bool:
     if getattr(model, "_distribute_strategy", None) is not None: return False
     return not draws_random(model)
 
+def _default_steps(model)->int:
+    "Steps per compiled call: one under a `tf.distribute` strategy, where Keras's multi-step loop fails."
+    return 1 if getattr(model, "_distribute_strategy", None) is not None else STEPS_PER_EXECUTION
+
 # %% ../nbs/00b_base.ipynb #38c6515e
 _AVX512_CAPS = ("AVX512", "AVX10")  # ONEDNN_MAX_CPU_ISA values from AVX512_CORE up
 _BF16_CAPS = ("BF16", "AMX", "FP16", "AVX10")  # ... and from AVX512_CORE_BF16 up
@@ -78,6 +82,7 @@ def _finite_sum(*groups):
 def _apply_if_finite_tf(optimizer, loss, grads, variables, logged):
     "Apply `grads` unless they, `loss`, the `logged` objective so far or the updated `variables` are not finite (then restore)."
     import tensorflow as tf
+    if tf.distribute.has_strategy(): return _apply_if_finite_replica(optimizer, loss, grads, variables, logged)
     if not optimizer.built: optimizer.build(variables)  # outside the branch: variables cannot be made inside a tf.cond
     state = list(variables) + [optimizer.iterations]
     before = [tf.identity(v) for v in state]
@@ -122,7 +127,7 @@ def _tf_train_step(model, data):
         applied = _apply_if_finite_tf(model.optimizer, loss, tape.gradient(scaled, variables), variables, model._loss_tracker.variables[0])
     reported = tf.where(applied, loss, tf.constant(math.nan, loss.dtype)) * _replicas()
     model._loss_tracker.update_state(reported, sample_weight=tf.shape(x)[0])
-    return model.compute_metrics(x, y, y_pred, sample_weight)
+    return _with_axis(model.compute_metrics(x, y, y_pred, sample_weight))
 
 # %% ../nbs/00b_base.ipynb #37e36f36
 def _jax_train_step(model, state, data):
@@ -215,6 +220,94 @@ class _IndexBatches(keras.utils.PyDataset):
         b = self.feed.batch_size
         return ((self.feed.index[i * b:(i + 1) * b],) + self.feed.arrays,)
 
+# %% ../nbs/00b_base.ipynb #861cd3f6
+def _apply_if_finite_replica(optimizer, loss, grads, variables, logged):
+    "`_apply_if_finite_tf` in a replica of a `tf.distribute` strategy: the update is undone everywhere unless all was finite."
+    import tensorflow as tf
+    context = tf.distribute.get_replica_context()
+    total = context.all_reduce("sum", sum((ops.sum(ops.cast(t, "float32")) for t in [loss, logged, *grads]), ops.zeros((), "float32")))
+    state = list(variables) + list(optimizer.variables)  # the step counter and the moments too
+    before = [tf.identity(v) for v in state]
+    optimizer.apply(grads, variables)  # Keras's: all-reduces the gradients and updates every copy (a merge_call)
+    finite = tf.logical_and(ops.isfinite(total), _finite_sum(variables))  # the same on every replica
+    def decide(strategy, finite, before):  # in cross-replica context, where a tf.cond may update mirrored variables
+        def restore():
+            for v, old in zip(state, before):
+                strategy.extended.update(v.value if isinstance(v, keras.Variable) else v, lambda var, o: var.assign(o), args=(old,), group=False)
+            return tf.constant(False)
+        return tf.cond(strategy.experimental_local_results(finite)[0], lambda: tf.constant(True), restore)
+    return context.merge_call(decide, args=(finite, before))
+
+# %% ../nbs/00b_base.ipynb #e57291b4
+def _strategy_scope(model):
+    "The scope of the `tf.distribute` strategy `model` was created under (nothing without one, or on another backend)."
+    import contextlib
+    strategy = getattr(model, "_distribute_strategy", None)
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+def _one_process(strategy)->bool: return strategy.num_replicas_in_sync == len(strategy.extended.worker_devices)
+
+def _check_strategy_options(model, optimizer, jit_compile, steps_per_execution:int):
+    "Refuse under a `tf.distribute` strategy an optimizer of another, and what fails there (Keras 3.15, TF 2.21): XLA, several steps per call."
+    strategy = getattr(model, "_distribute_strategy", None)
+    if strategy is None: return
+    if getattr(optimizer, "_distribution_strategy", strategy) is not strategy:
+        raise ValueError(f"`optimizer` ({type(optimizer).__name__}) was created outside the model's `strategy.scope()`: "
+                         "create it under `with strategy.scope():`, or pass its name (optimizer='adam')")
+    if jit_compile is True: raise ValueError("`jit_compile` must be False or 'auto' under a tf.distribute strategy (XLA fails there), got jit_compile=True")
+    if steps_per_execution > 1:
+        raise ValueError("`steps_per_execution` must be 1 under a tf.distribute strategy (Keras's multi-step loop fails there), "
+                         f"got steps_per_execution={steps_per_execution}")
+
+def _with_axis(logs:dict)->dict:
+    "A step's `logs`, each of shape (1,) across several workers, where Keras reduces them with `reduce(MEAN, axis=0)`."
+    if keras.backend.backend() != "tensorflow": return logs
+    import tensorflow as tf
+    if not tf.distribute.has_strategy() or _one_process(tf.distribute.get_strategy()): return logs
+    return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+
+def _this_replica(tensors)->list:
+    "`tensors` less those made on another local replica's device (a `MirroredStrategy`'s replicas share the layers' losses)."
+    if keras.backend.backend() != "tensorflow": return tensors
+    import tensorflow as tf
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context(): return tensors
+    where = lambda device: (lambda spec: (spec.device_type, spec.device_index))(tf.DeviceSpec.from_string(device or ""))
+    others = {where(d) for d in tf.distribute.get_strategy().extended.worker_devices} - {where(tf.constant(0).device)}
+    return [t for t in tensors if where(getattr(t, "device", "")) not in others]
+
+# %% ../nbs/00b_base.ipynb #05aed04e
+def _chief_value(strategy, value:int)->int:
+    "`value` as the chief (replica 0) holds it, on every worker of `strategy` (an integer below 2**53)."
+    import tensorflow as tf
+    if _one_process(strategy): return value
+    mine = strategy.experimental_distribute_values_from_function(
+        lambda context: tf.constant(value if context.replica_id_in_sync_group == 0 else 0, tf.float64))
+    return int(strategy.reduce("SUM", mine, axis=None))
+
+class _ReplicaFeed(_TFFeed):
+    "The feed under a `tf.distribute` strategy: a counter, split by Keras, from which each replica gathers its slice."
+    def __init__(self, model, arrays, batch_size, shuffle):
+        import tensorflow as tf
+        super().__init__(model, arrays, batch_size, shuffle)
+        self.strategy = model.distribute_strategy
+        self.replicas = R = self.strategy.num_replicas_in_sync
+        if min(batch_size, self.n) < R:
+            raise ValueError(f"`batch_size` and the rows of `x` must be at least the number of replicas ({R}), got batch_size={batch_size} and {self.n} rows")
+        if 0 < self.n % batch_size < R: self.n_batches -= 1  # a last batch too small to give every replica a row
+        self.data = tf.data.Dataset.range(self.n_batches * R).batch(R)  # at step j, replica r receives j R + r
+
+    def on_train_begin(self, logs=None):
+        "Shuffle with the chief's seed: every worker then takes its replicas' rows of the same global batches."
+        self.model.shuffle_seed_ = _chief_value(self.strategy, self.model.shuffle_seed_)
+
+    def gather(self, counter):
+        "Replica r's rows of step j's global batch of m rows, given j R + r: rows [r m / R, (r + 1) m / R)."
+        import tensorflow as tf
+        R, counter = self.replicas, tf.cast(counter[0], tf.int32)
+        start, r = (counter // R) * self.batch_size, counter % R
+        m = tf.minimum(start + self.batch_size, self.n) - start
+        return super().gather(self.index[start + r * m // R:start + (r + 1) * m // R])
+
 # %% ../nbs/00b_base.ipynb #be02caae
 class _Divergence(keras.callbacks.Callback):
     "Stop `fit` at the first step whose update was refused as not finite, and say where."
@@ -294,6 +387,11 @@ class BaseModel(keras.Model):
         "The objective's parts (scalars, named as in `PARTS`) for inputs `x`, targets `y` (None: `x`) and outputs `y_pred`."
         raise NotImplementedError
 
+    @property
+    def losses(self)->list:
+        "Keras's `losses`; in a replica of a `tf.distribute` strategy, only this replica's (`_this_replica`)."
+        return _this_replica(super().losses)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         "The objective: the sum of `objective_parts`, each logged as a metric (this replica's share under `tf.distribute`)."
         parts = self.objective_parts(x, y, y_pred, sample_weight)
@@ -309,8 +407,10 @@ class BaseModel(keras.Model):
         _check_bfloat16(self)
         self._requested_jit = jit_compile
         jit = _default_jit(self) if jit_compile == "auto" else jit_compile
-        spe = STEPS_PER_EXECUTION if steps_per_execution == "auto" else check_int("steps_per_execution", steps_per_execution)
-        super().compile(optimizer=optimizer, metrics=metrics, jit_compile=jit, steps_per_execution=spe, **kwargs)
+        spe = _default_steps(self) if steps_per_execution == "auto" else check_int("steps_per_execution", steps_per_execution)
+        _check_strategy_options(self, optimizer, jit, spe)
+        with _strategy_scope(self):  # the optimizer's variables belong to the model's strategy
+            super().compile(optimizer=optimizer, metrics=metrics, jit_compile=jit, steps_per_execution=spe, **kwargs)
 
     def compile_from_config(self, config):
         "Restore the compiled state of a loaded model (Keras skips this for models that override `compile`)."
@@ -322,6 +422,18 @@ class BaseModel(keras.Model):
     def train_step(self, *args):
         "One guarded step: `_tf_train_step` or `_jax_train_step`, whichever backend Keras runs on."
         return (_jax_train_step if keras.backend.backend() == "jax" else _tf_train_step)(self, *args)
+
+    def test_step(self, *args):
+        "Keras's, its logs ready for a multi-worker reduction (`_with_axis`)."
+        logs = super().test_step(*args)
+        return _with_axis(logs) if keras.backend.backend() == "tensorflow" else logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        "Keras's (under a strategy it builds the model on a reduced first batch), only while something is left to build."
+        if not (all(layer.built for layer in self._flatten_layers()) and getattr(self._compile_metrics, "built", True)):
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        if self.optimizer is not None and not self.optimizer.built:
+            with _strategy_scope(self): self.optimizer.build(self.trainable_variables)
 
     def make_train_function(self, force=False):
         "Keras's, traced again whenever this `fit` feeds the step differently from the last one."
@@ -336,11 +448,14 @@ class BaseModel(keras.Model):
         plan = _FitPlan(self, x, y, batch_size, epochs, callbacks, validation_split, validation_data, shuffle,
                         class_weight, sample_weight, steps_per_epoch)
         try:
-            history = super().fit(plan.x, plan.y, batch_size=plan.batch_size, epochs=epochs, verbose=verbose,
-                                  callbacks=plan.callbacks, validation_data=plan.validation_data, shuffle=plan.shuffle,
-                                  class_weight=class_weight, sample_weight=plan.sample_weight, initial_epoch=initial_epoch,
-                                  steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-                                  validation_batch_size=validation_batch_size or batch_size, validation_freq=validation_freq)
+            with warnings.catch_warnings():
+                if plan.unsized:  # Keras warns at every epoch's end that a source of unknown length "ran out of data"
+                    warnings.filterwarnings("ignore", message="Your input ran out of data")
+                history = super().fit(plan.x, plan.y, batch_size=plan.batch_size, epochs=epochs, verbose=verbose,
+                                      callbacks=plan.callbacks, validation_data=plan.validation_data, shuffle=plan.shuffle,
+                                      class_weight=class_weight, sample_weight=plan.sample_weight, initial_epoch=initial_epoch,
+                                      steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                                      validation_batch_size=validation_batch_size or batch_size, validation_freq=validation_freq)
         finally: plan.close()
         return plan.finish(history)
 
@@ -375,9 +490,11 @@ class _StreamFeed(keras.callbacks.Callback):
         import tensorflow as tf
         from sparse_ae_tf.streaming import batches, source_info
         super().__init__()
-        dim, self.epoch, self.seed, self.signature = source_info(source, model.input_dim)["input_dim"], 0, 0, None
-        def epoch_batches(): yield from batches(source, batch_size, dim, self.seed, self.epoch, shuffle).as_numpy_iterator()
-        self.data = tf.data.Dataset.from_generator(epoch_batches, output_signature=tf.TensorSpec((None, dim), tf.float32))
+        info, self.epoch, self.seed, self.signature = source_info(source, model.input_dim), 0, 0, None
+        def epoch_batches(): yield from batches(source, batch_size, info["input_dim"], self.seed, self.epoch, shuffle).as_numpy_iterator()
+        self.data = tf.data.Dataset.from_generator(epoch_batches, output_signature=tf.TensorSpec((None, info["input_dim"]), tf.float32))
+        self.sized = info["n"] is not None  # a file's rows are known; a TFRecord file's or a dataset's are counted by the first epoch
+        if self.sized: self.data = self.data.apply(tf.data.experimental.assert_cardinality(-(-info["n"] // batch_size)))
 
     def on_epoch_begin(self, epoch, logs=None): self.epoch, self.seed = epoch, self.model.shuffle_seed_
 
@@ -400,8 +517,10 @@ def _checked_validation(model, data, batch_size):
     "`validation_data` checked like `x` (arrays), read by `streaming.batches` (streaming sources), or as it is."
     if data is None: return None
     if _is_stream(data):
-        from sparse_ae_tf.streaming import batches
-        return batches(data, batch_size, model.input_dim, shuffle=False)
+        import tensorflow as tf
+        from sparse_ae_tf.streaming import batches, source_info
+        n, ds = source_info(data, model.input_dim)["n"], batches(data, batch_size, model.input_dim, shuffle=False)
+        return ds if n is None else ds.apply(tf.data.experimental.assert_cardinality(-(-n // batch_size)))
     if isinstance(data, tuple) and data and _is_array(data[0]):
         x = model.check_input(data[0], "validation_data[0]")
         y = None if len(data) < 2 or data[1] is None else model.check_target(data[1], "validation_data[1]", len(x))
@@ -444,6 +563,8 @@ class _FitPlan:
         if self.feed is not None:
             self.x, self.shuffle = self.feed.data, False
             self.callbacks.insert(0, self.feed)
+        lengths = [getattr(d, "cardinality", lambda: 0)() for d in (getattr(self.feed, "data", None), self.validation_data)]
+        self.unsized = any(int(n) == -2 for n in lengths)  # tf.data.UNKNOWN_CARDINALITY: Keras learns it in the first epoch
         _prepare_step(model, batch_size or 32, self.feed)
         settings = {"batch_size": batch_size or 32, "shuffle": bool(shuffle)}
         for c in self.callbacks:  # a callback that saves the run's state (`TrainingCheckpoint`) learns what else to save
@@ -463,10 +584,11 @@ class _FitPlan:
     def _array_feed(self, arrays):
         "The feed that keeps the checked arrays on the device (the model is built first, for the step to gather from)."
         (x, y, w), model = arrays, self.model
-        if not model.built: model.build((None,) + tuple(x.shape[1:]))
-        model._symbolic_build(data_batch=(x[:1],) if y is None else (x[:1], y[:1]))
+        with _strategy_scope(model):  # the model's and the optimizer's variables belong to its strategy
+            if not model.built: model.build((None,) + tuple(x.shape[1:]))
+            model._symbolic_build(data_batch=(x[:1],) if y is None else (x[:1], y[:1]))
         if w is not None and y is None: y = x  # the target of an autoencoder is its input
-        feed_type = _JAXFeed if keras.backend.backend() == "jax" else _TFFeed
+        feed_type = _JAXFeed if keras.backend.backend() == "jax" else _ReplicaFeed if getattr(model, "_distribute_strategy", None) else _TFFeed
         feed = feed_type(model, [a for a in (x, y, w) if a is not None], self.batch_size, self.shuffle)
         self.y = self.sample_weight = self.batch_size = None  # the feed hands out batches of all three
         return feed
@@ -487,6 +609,6 @@ class _FitPlan:
 def batch_mean(values, # per-example values, shape (batch,)
                sample_weight=None, # per-example weights, shape (batch,), or None
               ):
-    "The batch mean of `values`, weighted as Keras weights losses: `sum(w * v) / batch size`."
+    "The batch mean of `values`, weighted as Keras weights losses: `sum(w * v) / batch size` (0 for an empty batch)."
     if sample_weight is not None: values = values * ops.cast(ops.reshape(sample_weight, (-1,)), values.dtype)
-    return ops.mean(values)
+    return ops.divide_no_nan(ops.sum(values), ops.cast(ops.shape(values)[0], values.dtype))  # a replica's slice may be empty

@@ -24,7 +24,6 @@ from .validation import check_int
 __all__ = ['CALLBACK_STATE', 'TrainingCheckpoint', 'train_lbfgs']
 
 # %% ../nbs/02_training.ipynb #a637b318
-_SKIPPED_CALLBACKS = ("ProgbarLogger", "History")
 _PLAIN = (bool, int, float, str, type(None), np.integer, np.floating, np.bool_)
 # what each Keras callback counts during a run (its other attributes are its settings, or derived from them)
 CALLBACK_STATE = {"EarlyStopping": ("wait", "stopped_epoch", "best", "best_weights", "best_epoch"),
@@ -92,7 +91,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def set_fit_context(self, callbacks, settings):
         "Called by `BaseModel.fit`: the run's other callbacks (whose state is saved too) and its settings."
-        self.peers = [c for c in callbacks if type(c).__name__ not in _SKIPPED_CALLBACKS and not type(c).__module__.endswith(".base")]
+        self.peers = [c for c in callbacks if _state_names(c)]  # the callbacks that count something during the run
         self.settings = settings
 
     def on_train_begin(self, logs=None):
