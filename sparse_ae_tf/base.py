@@ -13,6 +13,7 @@ import warnings
 import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from .validation import check_array, check_int, check_number, check_seed
 
@@ -429,8 +430,9 @@ class BaseModel(keras.Model):
         return _with_axis(logs) if keras.backend.backend() == "tensorflow" else logs
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        "Keras's (under a strategy it builds the model on a reduced first batch), only while something is left to build."
-        if not (all(layer.built for layer in self._flatten_layers()) and getattr(self._compile_metrics, "built", True)):
+        "Keras's (under a strategy it builds the model on a reduced first batch), there only while something is left to build."
+        built = all(layer.built for layer in self._flatten_layers()) and getattr(self._compile_metrics, "built", True)
+        if self._distribute_strategy is None or not built:
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
         if self.optimizer is not None and not self.optimizer.built:
             with _strategy_scope(self): self.optimizer.build(self.trainable_variables)
@@ -607,7 +609,7 @@ class _FitPlan:
 
 # %% ../nbs/00b_base.ipynb #f04195a5
 def batch_mean(values, # per-example values, shape (batch,)
-               sample_weight=None, # per-example weights, shape (batch,), or None
+               sample_weight:ArrayLike|None=None, # per-example weights, shape (batch,), or None
               ):
     "The batch mean of `values`, weighted as Keras weights losses: `sum(w * v) / batch size` (0 for an empty batch)."
     if sample_weight is not None: values = values * ops.cast(ops.reshape(sample_weight, (-1,)), values.dtype)

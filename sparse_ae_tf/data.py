@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import math
+from collections.abc import Iterable
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -50,7 +51,7 @@ def _check_digits(digits):
 def load_mnist(test_size:float=0.2, # fraction of the examples held out for testing, in (0, 1)
                seed:int=0, # seed of the stratified split
                flatten:bool=True, # rows of 784 pixels if True, else images of shape (28, 28)
-               digits=None, # keep only these digit labels (e.g. `[0, 1]` or `range(5)`); None keeps all ten
+               digits:Iterable[int]|None=None, # keep only these digit labels (e.g. `[0, 1]` or `range(5)`); None keeps all ten
               ):
     "10,000 real MNIST digits as `(x_train, y_train), (x_test, y_test)`: float32 in [0, 1], int64 labels."
     images, labels = _mnist_raw()
@@ -86,7 +87,7 @@ def _natural_image(name):
     img.flags.writeable = False
     return img
 
-def natural_images(names=None, # names from `NATURAL_IMAGES` (None: all of them)
+def natural_images(names:Iterable[str]|None=None, # names from `NATURAL_IMAGES` (None: all of them)
                   ) -> list:
     "Grayscale float64 images in [0, 1] of natural scenes from the scikit-learn and scikit-image wheels."
     if names is None: names = NATURAL_IMAGES

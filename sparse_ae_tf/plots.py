@@ -54,10 +54,10 @@ def _blank(ax):
 
 # %% ../nbs/05_plots.ipynb #f71f8cc8
 def filter_grid(weights, # encoder weights, shape (input_dim, hidden): one column per hidden unit
-                image_shape=None, # (height, width) of a tile; None: a square of side sqrt(input_dim)
+                image_shape:tuple|None=None, # (height, width) of a tile; None: a square of side sqrt(input_dim)
                 ncols:int|None=None, # tiles per row; None: ceil(sqrt(hidden))
                 title:str|None=None, # figure title
-                figsize=None, # figure size in inches; None: about 4 inches wide
+                figsize:tuple|None=None, # figure size in inches; None: about 4 inches wide
                ) -> Figure:
     "Each hidden unit's input weights as a grey image tile, each tile scaled on its own (UFLDL `display_network`)."
     w = _to_array('weights', weights)
@@ -86,12 +86,12 @@ def filter_grid(weights, # encoder weights, shape (input_dim, hidden): one colum
 # %% ../nbs/05_plots.ipynb #6b241771
 def image_rows(rows, # batches of images, each (m, d) rows of pixels or (m, height, width)
                labels, # one label per batch, shown left of its row
-               image_shape=None, # (height, width) when rows hold flat pixels; None: square, or the arrays' own shape
+               image_shape:tuple|None=None, # (height, width) when rows hold flat pixels; None: square, or the arrays' own shape
                n:int=8, # images per row (fewer if a batch is shorter)
                title:str|None=None, # figure title
                vmin:float|None=None, # grey scale minimum; None: the smallest value shown
                vmax:float|None=None, # grey scale maximum; None: the largest value shown
-               figsize=None, # figure size in inches; None: about 0.6 inch per image
+               figsize:tuple|None=None, # figure size in inches; None: about 0.6 inch per image
               ) -> Figure:
     "Several rows of images with row labels, on one shared grey scale; `len(rows) * min(n, shortest batch)` axes."
     if isinstance(rows, np.ndarray) or not isinstance(rows, (list, tuple)) or not rows:
@@ -119,7 +119,7 @@ def image_rows(rows, # batches of images, each (m, d) rows of pixels or (m, heig
 # %% ../nbs/05_plots.ipynb #3f1cebd2
 def reconstructions(x, # original images, (m, d) rows of pixels or (m, height, width)
                     x_hat, # reconstructions, same shape as `x`
-                    image_shape=None, # (height, width) when `x` holds flat pixels; None: square or the arrays' own shape
+                    image_shape:tuple|None=None, # (height, width) when `x` holds flat pixels; None: square or the arrays' own shape
                     n:int=8, # number of examples shown
                     title:str|None=None, # figure title
                    ) -> Figure:

@@ -48,7 +48,7 @@ def check_number(name:str, # the argument's name, for the message
                  high:float|None=None, # the upper bound; None: none
                  low_open:bool=False, # the lower bound itself is not allowed
                  high_open:bool=False, # the upper bound itself is not allowed
-                 dtype=None, # also refuse a value that is not finite in this dtype (1e39 is inf in float32)
+                 dtype:str|None=None, # also refuse a value that is not finite in this dtype (1e39 is inf in float32)
                 )->float:
     "`value` as a finite `float`; a `ValueError` naming `name` unless it is a finite number within the bounds."
     ok = not _is_bool(value) and isinstance(value, Real) and math.isfinite(value)

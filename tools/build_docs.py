@@ -278,7 +278,7 @@ class PageWriter:
                 alt = opts.get("fig-alt") or cap or f"Figure {self.nfig} of {self.page.title}"
                 figcap = f"<figcaption>{html.escape(cap)}</figcaption>" if cap else ""
                 return f'<figure class="nb-figure"><img src="{html.escape(rel)}" alt="{html.escape(alt)}">{figcap}</figure>'
-        if "text/markdown" in data: return self.markdown(_text(data["text/markdown"]))
+        if "text/markdown" in data: return self.markdown(self.site.tidy_show_doc(_text(data["text/markdown"])))
         if "text/latex" in data:
             tex = _text(data["text/latex"]).strip().strip("$")
             return f'<div class="nb-output nb-latex">{_math(tex, {"display_mode": True})}</div>'
@@ -362,6 +362,57 @@ class Site:
         self.by_src: dict[str, Page] = {}
         self.exports: dict[str, list] = {}
         self.nb_lang = "python"
+
+    _re_fence = re.compile(r"```python\n(.*?)```", re.S)
+    _re_md_link = re.compile(r"\[(`[^`\]]+`)\]\([^)\s]+\)")
+    _re_heading = re.compile(r"^###\s+(\S+)\s*$", re.M)
+    def tidy_show_doc(self, md: str) -> str:
+        """nbdev's `show_doc` Markdown as a reader should see it: the `source` link to the site's own source page (not
+        `git_url`), no Markdown links inside the signature, and a property shown as a property."""
+        git = (self.cfg.get("git_url") or "").rstrip("/")
+        if git:
+            md = re.sub(rf"\]\({re.escape(git)}/blob/[^/]+/{re.escape(self.lib_name)}/([\w/]+\.py)#L(\d+)\)",
+                        lambda m: f"](/source/{m.group(1)}.html#L-{m.group(2)})", md)
+        heading = self._re_heading.search(md)
+        def fence(m):
+            code = self._re_md_link.sub(r"\1", m.group(1))
+            if heading and "." in heading.group(1) and self.is_property(heading.group(1)):
+                name = heading.group(1).rsplit(".", 1)[1]
+                code = re.sub(rf"^def {re.escape(name)}\(\):", f"@property\ndef {name}(self):", code, flags=re.M)
+            return f"```python\n{code}```"
+        return self._re_fence.sub(fence, md)
+
+    def is_property(self, qualname: str) -> bool:
+        "Whether `Class.attr`, a name of the package's modules, is a property."
+        import importlib
+        cls_name, attr = qualname.rsplit(".", 1)
+        for module in self.exports:
+            cls = getattr(importlib.import_module(f"{self.lib_name}.{module}"), cls_name, None)
+            if isinstance(cls, type): return isinstance(getattr(cls, attr, None), property)
+        return False
+
+    def source_pages(self) -> list:
+        "One highlighted page per module, lines anchored as `L-<n>`: where the `source` links of the API pages point."
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+        css = HtmlFormatter().get_style_defs(".highlight")
+        written = []
+        for module in sorted(self.exports):
+            py = self.lib_path / f"{module.replace('.', '/')}.py"
+            page = next(p for p in self.pages if p.module == module)
+            body = highlight(py.read_text(encoding="utf-8"), PythonLexer(), HtmlFormatter(linenos="inline", lineanchors="L", anchorlinenos=True))
+            doc = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{self.lib_name}/{py.name}</title>\n'
+                   f"<style>body{{font-family:sans-serif;margin:1em 2em}} .highlight pre{{font-size:0.8rem;line-height:1.35}} "
+                   f".linenos{{color:#999;padding-right:1em}} {css}</style></head>\n<body>\n"
+                   f'<p><a href="../{html.escape(page.out)}">{html.escape(page.title)}</a> &middot; <code>{self.lib_name}/{py.name}</code>, '
+                   f"exported by nbdev from <code>nbs/{html.escape(page.src.as_posix())}</code>: edit the notebook, not this file.</p>\n"
+                   f"{body}</body></html>\n")
+            dst = self.src_dir / "source" / f"{module.replace('.', '/')}.py.html"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(doc, encoding="utf-8")
+            written.append(dst.relative_to(self.src_dir).as_posix())
+        return written
 
     def copy_resource(self, rel: str):
         "Copy a file a notebook links to (an image in nbs/, say) to the same place in the site."
@@ -534,7 +585,7 @@ def _where(msg: str) -> str:
             if c.get("cell_type") == "code" and _text(c.get("source")).strip() == src]
     return "".join(f"build_docs: the failing cell is {h}\n" for h in hits)
 
-def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = None, quiet: bool = False) -> dict:
+def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = None, quiet: bool = False, verbose: bool = False) -> dict:
     t0 = time.time()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the spawned nbdev workers import TensorFlow through the package
     os.chdir(ROOT)
@@ -559,6 +610,7 @@ def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = No
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(md, encoding="utf-8")
     (src_dir / "api.md").write_text(site.api_page(), encoding="utf-8")
+    sources = site.source_pages()
     dropped = site.drop_dead_doc_links()
     (src_dir / "assets").mkdir(exist_ok=True)
     (src_dir / "assets" / "notebooks.css").write_text(CSS, encoding="utf-8")
@@ -575,7 +627,7 @@ def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = No
         raise SystemExit(f"build_docs: mkdocs build failed (exit {r.returncode})")
     t3 = time.time()
     pages = [p.out for p in site.pages] + ["api.html"]
-    info = {"site": str(site_dir), "pages": pages,
+    info = {"site": str(site_dir), "pages": pages, "sources": sources,
             "modules": {f"{site.lib_name}.{p.module}": p.out for p in site.pages if p.module},
             "seconds": {"nbdev_proc_nbs": round(t1 - t0, 1), "pages": round(t2 - t1, 1), "mkdocs": round(t3 - t2, 1),
                         "total": round(t3 - t0, 1)}}
@@ -585,7 +637,7 @@ def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = No
               f"in {info['seconds']['total']} s (nbdev processing {info['seconds']['nbdev_proc_nbs']} s, "
               f"pages {info['seconds']['pages']} s, mkdocs {info['seconds']['mkdocs']} s)")
         for p in pages: print("  ", p)
-        if dropped: print(f"build_docs: nbdev doc links to names without a show_doc entry, kept as plain code: {', '.join(dropped)}")
+        if dropped and verbose: print(f"build_docs: nbdev doc links to names without a show_doc entry, kept as plain code: {', '.join(dropped)}")
     return info
 
 def main(argv=None):
@@ -593,7 +645,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=SITE, help="where to write the site (default: site/)")
     ap.add_argument("--force", action="store_true", help="reprocess every notebook (default: only those changed since the last build)")
     ap.add_argument("--n-workers", type=int, default=None, help="processes for nbdev's processing (default: CPU count)")
+    ap.add_argument("--verbose", action="store_true", help="also list the backticked private names left without a link")
     a = ap.parse_args(argv)
-    build(a.out.resolve(), force=a.force, n_workers=a.n_workers)
+    build(a.out.resolve(), force=a.force, n_workers=a.n_workers, verbose=a.verbose)
 
 if __name__ == "__main__": main()
