@@ -34,6 +34,13 @@ def draws_random(model)->bool:
     "Whether a layer of `model` draws random numbers (it holds a `keras.random.SeedGenerator`)."
     return any(isinstance(getattr(layer, "seed_generator", None), keras.random.SeedGenerator) for layer in model._flatten_layers())
 
+def _check_learning_rate(optimizer):
+    "A `ValueError` unless the optimizer's learning rate (a number; schedules are left alone) is finite and > 0."
+    rate = getattr(optimizer, "_learning_rate", None)
+    if rate is None or callable(rate): return
+    value = float(ops.convert_to_numpy(rate))
+    check_number("learning_rate", value, 0, low_open=True, dtype="float32")
+
 def _default_jit(model)->bool:
     "XLA where it was measured to pay: always on JAX; on TensorFlow unless a layer draws random numbers or a strategy is set."
     if keras.backend.backend() == "jax": return True
@@ -412,6 +419,7 @@ class BaseModel(keras.Model):
         _check_strategy_options(self, optimizer, jit, spe)
         with _strategy_scope(self):  # the optimizer's variables belong to the model's strategy
             super().compile(optimizer=optimizer, metrics=metrics, jit_compile=jit, steps_per_execution=spe, **kwargs)
+        _check_learning_rate(self.optimizer)
 
     def compile_from_config(self, config):
         "Restore the compiled state of a loaded model (Keras skips this for models that override `compile`)."

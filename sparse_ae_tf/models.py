@@ -13,7 +13,7 @@ from keras import ops
 from .base import BaseModel, batch_mean, cpu_capabilities
 from .noise import NOISES, check_noise, make_corruption
 from .sparsity import HalfL2, KLSparsity, L1Sparsity, TopK, kl_divergence, kl_sparsity_delta
-from .validation import check_activation, check_choice, check_int, check_number
+from .validation import check_activation, check_choice, check_int, check_memory, check_number
 
 # %% auto #0
 __all__ = ['RECONSTRUCTION_LOSSES', 'SPARSITIES', 'half_sse', 'SparseAutoencoder', 'supports_fused', 'fused_stages',
@@ -61,6 +61,7 @@ class SparseAutoencoder(BaseModel):
                  **kwargs):
         super().__init__(**kwargs)
         self.input_dim, self.hidden_dim = check_int("input_dim", input_dim), check_int("hidden_dim", hidden_dim)
+        check_memory("hidden_dim", hidden_dim, 16 * (2 * self.input_dim + 1) * self.hidden_dim)  # weights, gradients, Adam's moments
         self.sparsity = check_choice("sparsity", sparsity, SPARSITIES)
         self.rho = check_number("rho", rho, 0, 1, low_open=True, high_open=True)
         self.beta, self.l1 = check_number("beta", beta, low=0), check_number("l1", l1, low=0)

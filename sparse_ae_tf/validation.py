@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 from numbers import Integral, Real
 
 import keras
@@ -13,7 +14,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['check_int', 'check_number', 'check_choice', 'check_bool', 'check_seed', 'check_ints', 'check_activation',
-           'check_array']
+           'available_memory', 'check_memory', 'check_array']
 
 # %% ../nbs/00a_validation.ipynb #ff678bd8
 def _refuse(name, what, value):
@@ -112,6 +113,27 @@ def check_activation(name:str, # the argument's name, for the message
     except Exception: out = None
     if not isinstance(out, str) or value is None: _refuse(name, "a Keras activation (a name such as 'sigmoid', or its function)", value)
     return out
+
+# %% ../nbs/00a_validation.ipynb #de02ea47
+def available_memory()->int:
+    "Bytes of memory available to a new allocation now (Linux's `MemAvailable`; elsewhere the free physical pages)."
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        try: return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError): return 2**63
+
+def check_memory(name:str, # the argument that sets the size, for the message
+                 value, # its value
+                 n_bytes:float, # the memory it would take
+                 what:str="the weights and the optimizer's state", # what takes it, for the message
+                ):
+    "A `ValueError` naming `name` when `n_bytes` exceed the memory available now."
+    free = available_memory()
+    if n_bytes > free:
+        raise ValueError(f"`{name}` is too large: {name}={value!r} needs about {n_bytes / 1e9:,.1f} GB for {what}, "
+                         f"more than the {free / 1e9:,.1f} GB of memory available")
 
 # %% ../nbs/00a_validation.ipynb #c36cb92d
 def check_array(x, # examples: an array, a list of rows, a DataFrame, a tensor
