@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from .validation import check_int, check_number
 
 # %% auto #0
-__all__ = ['NATURAL_IMAGES', 'load_mnist', 'load_digits_data', 'natural_images', 'whiten_image', 'sample_patches',
+__all__ = ['NATURAL_IMAGES', 'load_mnist', 'load_digits_data', 'split_rows', 'natural_images', 'whiten_image', 'sample_patches',
            'normalize_patches', 'natural_patches']
 
 # %% ../nbs/04_data.ipynb #4c22628b
@@ -70,6 +70,19 @@ def load_digits_data(test_size:float=0.2, # fraction of the examples held out fo
     from sklearn.datasets import load_digits
     bunch = load_digits()
     return _split((bunch.data / 16).astype(np.float32), bunch.target.astype(np.int64), test_size, seed)
+
+# %% ../nbs/04_data.ipynb #5100ffc2
+def split_rows(x, # examples as rows: an array, or anything `np.asarray` takes
+               test_size:float=0.2, # fraction of the rows held out for testing, in (0, 1)
+               seed:int=0, # seed of the shuffle
+              ):
+    "A seeded random split of the rows of `x` into `(x_train, x_test)`, at least one row in each."
+    x, test_size, seed = np.asarray(x), _check_test_size(test_size), _check_int('seed', seed)
+    if x.ndim < 1 or len(x) < 2:
+        raise ValueError(f"`x` must have at least 2 rows to split (one to train on, one to test), got shape {x.shape}")
+    n_test = min(len(x) - 1, max(1, round(test_size * len(x))))
+    order = np.random.default_rng(seed).permutation(len(x))
+    return x[order[n_test:]], x[order[:n_test]]
 
 # %% ../nbs/04_data.ipynb #739d4713
 NATURAL_IMAGES = ('china', 'flower', 'camera', 'astronaut', 'coffee', 'chelsea', 'grass', 'gravel', 'moon')

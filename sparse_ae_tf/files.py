@@ -6,9 +6,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
+import signal
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -16,8 +20,8 @@ import keras
 import numpy as np
 
 # %% auto #0
-__all__ = ['atomic_path', 'save_model', 'load_model', 'write_json', 'save_array', 'save_figure', 'save_checkpoint',
-           'read_checkpoint']
+__all__ = ['check_destination', 'atomic_path', 'save_model', 'load_model', 'write_json', 'save_array', 'save_figure',
+           'atomic_folder', 'save_checkpoint', 'read_checkpoint']
 
 # %% ../nbs/11_files.ipynb #c83b101c
 def _umask():
@@ -25,20 +29,71 @@ def _umask():
     mask = os.umask(0); os.umask(mask)
     return mask
 
+def check_destination(path, # the file (with `folder`: the folder) to be written
+                      folder:bool=False, # `path` is a folder for `atomic_folder` to fill, not a file
+                      names=(), # with `folder`: the entries it will receive; none may be an existing folder
+                     )->Path:
+    "Where `path` is staged (the nearest existing folder, or `path` itself if it is a folder); an `OSError` if it cannot be written."
+    path = Path(path)
+    def refuse(cls, code, why, where=path): raise cls(code, why, str(where))
+    if os.path.isdir(path):
+        if not folder: refuse(IsADirectoryError, errno.EISDIR, "it is a folder")
+        root = path
+    else:
+        if folder and os.path.lexists(path): refuse(NotADirectoryError, errno.ENOTDIR, "it exists and is not a folder")
+        root = path.parent
+        while not os.path.lexists(root): root = root.parent
+        if not os.path.isdir(root): refuse(NotADirectoryError, errno.ENOTDIR, f"'{root}' is not a folder")
+    if not os.access(root, os.W_OK | os.X_OK): refuse(PermissionError, errno.EACCES, f"folder '{root}' is not writable")
+    for name in names if folder else ():
+        if os.path.isdir(path / name) and not os.path.islink(path / name):
+            refuse(IsADirectoryError, errno.EISDIR, "it is a folder, where a file is to be written", path / name)
+    return root
+
+# %% ../nbs/11_files.ipynb #477cd490
+_DEFERRED_SIGNALS = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s))
+
+@contextlib.contextmanager
+def _deferred_signals():
+    "Hold SIGINT, SIGTERM and SIGHUP while the block runs, then deliver them (in the main thread; elsewhere, no effect)."
+    held, saved = [], {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _DEFERRED_SIGNALS:
+            if signal.getsignal(sig) not in (signal.SIG_IGN, None): saved[sig] = signal.signal(sig, lambda s, f: held.append(s))
+    try: yield
+    finally:
+        for sig, handler in saved.items(): signal.signal(sig, handler)
+        for sig in dict.fromkeys(held): signal.raise_signal(sig)
+
+# %% ../nbs/11_files.ipynb #1a8e2496
+def _make_parents(path:Path)->list:
+    "Make the missing folders above `path`; returns them, deepest first, for `_remove_folders`."
+    missing = [p for p in Path(path).parents if not os.path.lexists(p)]
+    for p in reversed(missing): os.mkdir(p)
+    return missing
+
+def _remove_folders(folders):
+    "Remove the (empty) folders `_make_parents` made, deepest first."
+    for p in folders:
+        with contextlib.suppress(OSError): os.rmdir(p)
+
 @contextlib.contextmanager
 def atomic_path(path, # the file to write
                ):
-    "Yield a temporary path beside `path` (same suffix); rename it to `path` if the block succeeds, else remove it."
+    "Yield a temporary path (same suffix) to write; rename it to `path` if the block succeeds, else remove it."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    fd, tmp = tempfile.mkstemp(dir=check_destination(path), prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the permissions a plain open() would
-        os.replace(tmp, path)
+        with _deferred_signals():
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the permissions a plain open() would
+            made = _make_parents(path)
+            try: os.replace(tmp, path)
+            except BaseException: _remove_folders(made); raise
     finally:
-        if os.path.exists(tmp): os.remove(tmp)
+        with _deferred_signals():
+            if os.path.exists(tmp): os.remove(tmp)
 
 # %% ../nbs/11_files.ipynb #c0d60634
 def save_model(model:keras.Model, path):
@@ -65,19 +120,65 @@ def write_json(obj, path):
     return Path(path)
 
 def save_array(arr, path):
-    "Save an array as `.npy` or `.csv` (by the suffix of `path`), atomically."
+    "Save an array as `.npy` or `.csv` (by the suffix of `path`; 9 significant digits, enough for float32), atomically."
     suffix = Path(path).suffix
     if suffix not in (".npy", ".csv"): raise ValueError(f"`path` must end in .npy or .csv, got path={str(path)!r}")
     with atomic_path(path) as tmp:
         if suffix == ".npy":
             with open(tmp, "wb") as f: np.save(f, np.asarray(arr))
-        else: np.savetxt(tmp, np.atleast_1d(np.asarray(arr)), delimiter=",", fmt="%.8g")
+        else: np.savetxt(tmp, np.atleast_1d(np.asarray(arr)), delimiter=",", fmt="%.9g")
     return Path(path)
 
 def save_figure(fig, path, dpi:int=100):
     "Save a matplotlib figure (format from the suffix), atomically."
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix[1:])
     return Path(path)
+
+# %% ../nbs/11_files.ipynb #f2b11cbd
+class _Unrestored(OSError):
+    "A failed transaction that could not put every previous entry back: they are kept in its staging folder."
+
+def _move_in(new:Path, old:Path, path:Path):
+    "Move each entry of `new` into the folder `path`, the entry it replaces into `old`; undo every move if one fails."
+    names = sorted(os.listdir(new))
+    check_destination(path, folder=True, names=names)  # a folder in the way: refused before anything moves
+    done = []  # [name, old entry moved aside, new entry moved in]
+    try:
+        for name in names:
+            done.append([name, False, False])
+            if os.path.lexists(path / name): os.rename(path / name, old / name); done[-1][1] = True
+            os.rename(new / name, path / name); done[-1][2] = True
+    except BaseException as e:
+        lost = []
+        for name, aside, placed in reversed(done):
+            try:
+                if placed: os.rename(path / name, new / name)
+                if aside: os.rename(old / name, path / name)
+            except OSError: lost.append(name)
+        if lost: raise _Unrestored(errno.EIO, f"{e}; the previous {', '.join(lost)} could not be put back and are in '{old}'", str(path)) from e
+        raise
+
+@contextlib.contextmanager
+def atomic_folder(path, # the folder to create, or to put the entries into
+                 ):
+    "Yield an empty staging folder; if the block succeeds, move its entries into `path` together, else remove it."
+    path = Path(path)
+    root = check_destination(path, folder=True)
+    stage = Path(tempfile.mkdtemp(dir=root, prefix=f".{Path(os.path.abspath(path)).name}.", suffix=".tmp"))
+    new, old, keep = stage / "new", stage / "old", False
+    try:
+        new.mkdir(); old.mkdir()
+        yield new
+        with _deferred_signals():
+            if os.path.isdir(path): _move_in(new, old, path)
+            else:
+                made = _make_parents(path)
+                try: os.rename(new, path)
+                except BaseException: _remove_folders(made); raise
+    except _Unrestored: keep = True; raise
+    finally:
+        if not keep:
+            with _deferred_signals(): shutil.rmtree(stage, ignore_errors=True)
 
 # %% ../nbs/11_files.ipynb #a5572119
 def save_checkpoint(path, # the checkpoint file (.npz)

@@ -9,7 +9,6 @@ import math
 import os
 from numbers import Integral, Real
 
-import keras
 import numpy as np
 
 # %% auto #0
@@ -107,6 +106,7 @@ def check_activation(name:str, # the argument's name, for the message
                      value, # a Keras activation's name, or the function
                     )->str:
     "The registered name of the Keras activation `value`; a `ValueError` naming `name` for anything else."
+    import keras  # here, not at the top: the command line checks its options before it starts TensorFlow
     try:
         fn = keras.activations.get(value)
         out = value if isinstance(value, str) else keras.activations.serialize(fn)
