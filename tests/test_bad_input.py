@@ -3,6 +3,8 @@
 import contextlib
 import io
 import os
+import re
+import warnings
 
 import keras
 import numpy as np
@@ -149,3 +151,196 @@ def test_cli_bad_input(name, argv, text, data_files, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("sparse-ae: error:"), lines
     assert text in lines[0], f"{name}: {lines[0]!r} lacks {text!r}"
     assert not (tmp_path / "out").exists() and not (data_files / "f.npy").exists()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Beyond the first table: the classes of failure a hostile user found (numpy scalars, order of the checks, values that
+# overflow in float32, sizes beyond memory, learning rates, every entry point, checkpoints). Each case: refused
+# before any training or writing, with one message style naming the argument and the value.
+import pandas as pd
+import tensorflow as tf
+
+from sparse_ae_tf.training import TrainingCheckpoint
+
+BIG = X.astype("float64"); BIG[7, 2] = 1e39  # finite in float64, inf in the model's float32
+
+
+def fitted():
+    m = compiled(); m.fit(X, epochs=1, batch_size=32, verbose=0)
+    return m
+
+
+MORE_CASES = [
+    # learning rates: NaN and 1e39 (inf in float32) end in NaN weights, a negative one climbs
+    ("lr nan", lambda: model().compile(optimizer=keras.optimizers.SGD(float("nan"))), ValueError, "learning_rate"),
+    ("lr 1e39", lambda: model().compile(optimizer=keras.optimizers.Adam(1e39)), ValueError, "learning_rate=inf"),
+    ("lr negative", lambda: model().compile(optimizer=keras.optimizers.Adam(-1e-3)), ValueError, "learning_rate=-0.001"),
+    ("lr zero", lambda: model().compile(optimizer=keras.optimizers.SGD(0.0)), ValueError, "learning_rate=0.0"),
+    ("compile loss", lambda: model().compile(loss="mse"), ValueError, "`loss` is the model's own objective"),
+    # the order of the checks: finiteness after the cast; every container a user passes
+    ("fit float64 1e39", lambda: compiled().fit(BIG, verbose=0), ValueError, "after the cast to float32"),
+    ("fit DataFrame NaN", lambda: compiled().fit(pd.DataFrame(NAN), verbose=0), ValueError, "NaN or infinite"),
+    ("fit DataFrame text", lambda: compiled().fit(pd.DataFrame({"a": ["x"] * 4}), verbose=0), TypeError, "must hold numbers"),
+    ("fit ragged list", lambda: compiled().fit([[0.1] * 20, [0.2] * 3], verbose=0), TypeError, "must be an array of numbers"),
+    ("fit tensor NaN", lambda: compiled().fit(tf.constant(NAN), verbose=0), ValueError, "NaN or infinite"),
+    ("fit y rows", lambda: compiled().fit(X, X[:10], verbose=0), ValueError, "one row per example"),
+    ("fit y NaN", lambda: compiled().fit(X, NAN, verbose=0), ValueError, "`y` must be finite"),
+    ("fit sample_weight negative", lambda: compiled().fit(X, sample_weight=-np.ones(64), verbose=0), ValueError, "sample_weight"),
+    ("fit batch_size bool", lambda: compiled().fit(X, batch_size=True, verbose=0), ValueError, "batch_size=True"),
+    ("fit validation_split", lambda: compiled().fit(X, validation_split=1.0, verbose=0), ValueError, "validation_split=1.0"),
+    ("fit validation NaN", lambda: compiled().fit(X, validation_data=NAN, verbose=0), ValueError, "`validation_data` must be finite"),
+    ("fit callbacks", lambda: compiled().fit(X, callbacks=[print], verbose=0), ValueError, "callbacks="),
+    ("fit missing file", lambda: compiled().fit("/nonexistent/x.npy", verbose=0), FileNotFoundError, "/nonexistent/x.npy"),
+    # what a trained model is asked about is checked too
+    ("encode wrong width", lambda: fitted().encode(X[:, :5]), ValueError, "must have 20 features"),
+    ("encode list", lambda: fitted().encode([[0.5] * 19]), ValueError, "must have 20 features"),
+    ("reconstruct NaN", lambda: fitted().reconstruct(NAN), ValueError, "`x` must be finite"),
+    ("reconstruct 3-D", lambda: fitted().reconstruct(X[None]), ValueError, "got shape (1, 64, 20)"),
+    ("encode batch_size", lambda: fitted().encode(X, batch_size=0), ValueError, "batch_size=0"),
+    # sizes that cannot fit in memory, seeds, activations
+    ("hidden beyond memory", lambda: SparseAutoencoder(784, 2**31), ValueError, "`hidden_dim` is too large"),
+    ("activation typo", lambda: model(hidden_activation="sigmiod"), ValueError, "hidden_activation='sigmiod'"),
+    ("output activation None", lambda: model(output_activation=None), ValueError, "output_activation=None"),
+    ("noise seed", lambda: noise.GaussianCorruption(0.1, seed=2**40), ValueError, "seed=1099511627776"),
+    ("corrupt seed", lambda: noise.corrupt(X, "masking", 0.1, seed=-1), ValueError, "seed=-1"),
+    ("KLSparsity rho bool", lambda: sparsity.KLSparsity(rho=True), ValueError, "rho=True"),
+    ("TopK k float", lambda: sparsity.TopK(2.0), ValueError, "k=2.0"),
+    ("JumpReLU bandwidth", lambda: sparsity.JumpReLU(bandwidth=0.0), ValueError, "bandwidth=0.0"),
+    ("BatchTopK momentum", lambda: sparsity.BatchTopK(2, momentum=1.5), ValueError, "momentum=1.5"),
+    # training helpers
+    ("checkpoint suffix", lambda: TrainingCheckpoint("run.ckpt"), ValueError, "path='run.ckpt'"),
+    ("checkpoint every", lambda: TrainingCheckpoint("run.npz", every=0), ValueError, "every=0"),
+    ("lbfgs 1e39", lambda: train_lbfgs(model(), BIG, verbose=0), ValueError, "after the cast to float32"),
+    ("lbfgs noise", lambda: train_lbfgs(model(noise="gaussian"), X, verbose=0), ValueError, "draws random numbers"),
+    ("lbfgs wrong width", lambda: train_lbfgs(model(), X[:, :3], verbose=0), ValueError, "must have 20 features"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, text", MORE_CASES, ids=[c[0] for c in MORE_CASES])
+def test_more_bad_input_is_refused_clearly(name, call, error, text):
+    with pytest.raises(error) as info: call()
+    assert text in str(info.value), f"{name}: message {str(info.value)!r} lacks {text!r}"
+
+
+def test_numpy_scalars_are_numbers():
+    m = SparseAutoencoder(np.int64(20), np.int32(8), rho=np.float32(0.1), beta=np.int64(3), weight_decay=np.float64(1e-3))
+    m.compile(optimizer=keras.optimizers.Adam(1e-2))  # (Keras itself wants a Python float there)
+    h = m.fit(X, epochs=np.int64(2), batch_size=np.int32(16), verbose=0).history
+    assert (m.rho, m.beta, len(h["loss"])) == (pytest.approx(0.1), 3.0, 2)
+
+
+def _weights(m): return [w.copy() for w in m.get_weights()]
+
+
+def test_refused_data_leaves_a_trained_model_as_it_was():
+    m = fitted(); before = _weights(m)
+    for bad in (pd.DataFrame(NAN), BIG, X[:, :5], [[np.inf] * 20]):
+        with pytest.raises((ValueError, TypeError)): m.fit(bad, epochs=1, verbose=0)
+    for a, b in zip(before, m.get_weights()): np.testing.assert_array_equal(a, b)
+
+
+def test_nan_in_a_dataset_stops_training_with_finite_weights():
+    "A NaN that no up-front check can see (inside a tf.data pipeline) stops fit at that step; no NaN weight survives."
+    poisoned = tf.data.Dataset.from_tensor_slices(NAN).batch(8)
+    m = compiled()
+    with pytest.warns(RuntimeWarning, match="NaN or infinite at epoch 1"):
+        h = m.fit(poisoned, epochs=3, verbose=0).history
+    assert "step 1" in h["stopped"] and all(np.isfinite(w).all() for w in m.get_weights())
+
+
+def test_divergence_keeps_the_last_finite_weights():
+    m = model(hidden_activation="linear", output_activation="linear", sparsity=None)
+    m.compile(optimizer=keras.optimizers.SGD(1e30))
+    with pytest.warns(RuntimeWarning):
+        h = m.fit(X * 100, epochs=5, batch_size=16, verbose=0).history
+    assert "stopped" in h and all(np.isfinite(w).all() for w in m.get_weights())
+
+
+def _checkpointed(tmp_path, **kw):
+    "A model trained 2 epochs with a TrainingCheckpoint at `tmp_path/run.npz`; returns the file."
+    keras.utils.set_random_seed(0)
+    m = compiled(**kw)
+    m.fit(X, epochs=2, batch_size=16, verbose=0, callbacks=[TrainingCheckpoint(tmp_path / "run.npz")])
+    return tmp_path / "run.npz"
+
+
+@pytest.mark.parametrize("damage, text", [
+    ("truncate", "not a readable checkpoint"), ("nan", "is not finite"), ("other model", "hidden_dim: 8 -> 6"),
+    ("other sparsity", "sparsity: 'kl' -> 'l1'"), ("other lr", "learning_rate"), ("other batch", "fit settings"),
+])
+def test_a_checkpoint_that_does_not_fit_is_refused_and_the_model_left_as_it_was(tmp_path, damage, text):
+    path = _checkpointed(tmp_path)
+    if damage == "truncate": path.write_bytes(path.read_bytes()[:200])
+    if damage == "nan":
+        with np.load(path) as f: arrays = {k: f[k] for k in f.files}
+        arrays["model/0"] = np.full_like(arrays["model/0"], np.nan)
+        with open(path, "wb") as f: np.savez(f, **arrays)
+    keras.utils.set_random_seed(1)
+    m = {"other model": lambda: SparseAutoencoder(20, 6), "other sparsity": lambda: model(sparsity="l1")}.get(damage, model)()
+    m.compile(optimizer=keras.optimizers.Adam(0.5 if damage == "other lr" else 1e-3))
+    m.build((None, 20)); before = _weights(m)
+    with pytest.raises(ValueError, match=re.escape(text)):
+        m.fit(X, epochs=4, batch_size=8 if damage == "other batch" else 16, verbose=0, callbacks=[TrainingCheckpoint(path)])
+    for a, b in zip(before, m.get_weights()): np.testing.assert_array_equal(a, b)
+
+
+LOAD_IN_FRESH_PROCESS = """
+import sys, numpy as np
+from sparse_ae_tf.files import load_model
+for path in sys.argv[1:]:
+    m = load_model(path)
+    print(type(m).__name__, m.reconstruct(np.load(path + ".x.npy")).shape if hasattr(m, "reconstruct") else "")
+"""
+
+
+def test_load_model_works_in_a_fresh_process_for_every_model_class(tmp_path):
+    import subprocess, sys
+    from sparse_ae_tf import variants, vae
+    makers = {"SparseAutoencoder": lambda: SparseAutoencoder(20, 8), "ContractiveAutoencoder": lambda: variants.ContractiveAutoencoder(20, 8),
+              "KSparseAutoencoder": lambda: variants.KSparseAutoencoder(20, 8, k=2), "VariationalAutoencoder": lambda: vae.VariationalAutoencoder(20, 2),
+              "ConvSparseAutoencoder": lambda: variants.ConvSparseAutoencoder((4, 5, 1), filters=(2,), kernel_size=3, strides=1),
+              "StackedSparseAutoencoder": lambda: variants.StackedSparseAutoencoder(20, (8,), 3)}
+    paths = []
+    for name, make in makers.items():
+        m = make(); m.build((None, 20)); p = tmp_path / f"{name}.keras"
+        files.save_model(m, p); np.save(str(p) + ".x.npy", X[:4]); paths.append(str(p))
+    out = subprocess.run([sys.executable, "-c", LOAD_IN_FRESH_PROCESS, *paths], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert [l.split()[0] for l in out.stdout.strip().splitlines()] == list(makers)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Property: for random hyper-parameters and data, fit either trains to finite weights or refuses before training.
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(st.fixed_dictionaries({
+    "hidden_dim": st.integers(1, 24), "sparsity": st.sampled_from(["kl", "l1", None]),
+    "rho": st.floats(1e-4, 0.999), "beta": st.floats(0, 50), "weight_decay": st.floats(0, 1.0),
+    "output_activation": st.sampled_from(["sigmoid", "linear"]), "loss": st.sampled_from(["half_sse", "mse", "bce"]),
+    "lr": st.one_of(st.floats(1e-6, 1e3), st.sampled_from([float("nan"), -1.0, 0.0, 1e39])),
+    "scale": st.sampled_from([1e-6, 1.0, 1e3, 1e20, 1e39]), "nan": st.booleans(), "batch": st.integers(1, 70),
+}))
+def test_fit_trains_to_finite_weights_or_refuses_before_training(p):
+    data = np.random.default_rng(0).uniform(0, 1, (48, 6)) * p["scale"]
+    if p["nan"]: data[5, 1] = np.nan
+    try:
+        m = SparseAutoencoder(6, p["hidden_dim"], sparsity=p["sparsity"], rho=p["rho"], beta=p["beta"],
+                              weight_decay=p["weight_decay"], output_activation=p["output_activation"], loss=p["loss"])
+        m.compile(optimizer=keras.optimizers.Adam(p["lr"]))
+    except ValueError as e:
+        assert "=" in str(e), e
+        return
+    m.build((None, 6)); before = _weights(m)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            h = m.fit(data, epochs=2, batch_size=p["batch"], verbose=0).history
+    except (ValueError, TypeError) as e:
+        assert "`x`" in str(e), e
+        for a, b in zip(before, m.get_weights()): np.testing.assert_array_equal(a, b)  # refused before training
+        return
+    assert all(np.isfinite(w).all() for w in m.get_weights()), h
