@@ -10,10 +10,9 @@ import numpy as np
 from fastcore.basics import patch
 from keras import ops
 
-from .models import RECONSTRUCTION_LOSSES, _activation_name, _check_choice, _check_positive_int, check_data
-from .noise import _check_seed
-from .sparsity import _check_nonneg
-from .variants import _Autoencoder, _check_ints, _loss_sum, _mean_loss
+from .base import BaseModel, batch_mean
+from .models import RECONSTRUCTION_LOSSES
+from .validation import check_activation, check_array, check_choice, check_int, check_ints, check_number, check_seed
 
 # %% auto #0
 __all__ = ['GaussianSampling', 'bce_sum', 'VariationalAutoencoder']
@@ -27,7 +26,7 @@ class GaussianSampling(keras.layers.Layer):
                  seed:int|None=None, # seed of the noise; None: drawn from Keras's global seed
                  **kwargs):
         super().__init__(**kwargs)
-        self.beta, self.seed = _check_nonneg("beta", beta), _check_seed(seed)
+        self.beta, self.seed = check_number("beta", beta, low=0), check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, training=False):
@@ -54,7 +53,7 @@ _VAE_LOSSES = {"bce_sum": bce_sum, "half_sse": RECONSTRUCTION_LOSSES["half_sse"]
 
 # %% ../nbs/10_vae.ipynb #8a53d51f
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
-class VariationalAutoencoder(_Autoencoder):
+class VariationalAutoencoder(BaseModel):
     "VAE: encoder to a Gaussian's mean and log-variance, reparameterised sampling, decoder; loss = reconstruction + beta * KL."
     PARTS = ("reconstruction", "kl")
     def __init__(self,
@@ -67,10 +66,10 @@ class VariationalAutoencoder(_Autoencoder):
                  seed:int|None=None, # seed of the sampling noise; None: from Keras's global seed
                  **kwargs):
         super().__init__(**kwargs)
-        self.input_dim, self.latent_dim = _check_positive_int("input_dim", input_dim), _check_positive_int("latent_dim", latent_dim)
-        self.hidden_dims = _check_ints("hidden_dims", hidden_dims)
-        self.hidden_activation, self.beta = _activation_name(hidden_activation), _check_nonneg("beta", beta)
-        self.loss_name, self.seed = _check_choice("loss", loss, tuple(_VAE_LOSSES)), _check_seed(seed)
+        self.input_dim, self.latent_dim = check_int("input_dim", input_dim), check_int("latent_dim", latent_dim)
+        self.hidden_dims = check_ints("hidden_dims", hidden_dims)
+        self.hidden_activation, self.beta = check_activation("hidden_activation", hidden_activation), check_number("beta", beta, low=0)
+        self.loss_name, self.seed = check_choice("loss", loss, tuple(_VAE_LOSSES)), check_seed("seed", seed)
         self.reconstruction_loss = _VAE_LOSSES[loss]
         policy = dict(dtype=self.dtype_policy)
         self.encoder = keras.Sequential([keras.layers.Dense(d, self.hidden_activation, name=f"encoder_dense_{i}", **policy)
@@ -82,7 +81,6 @@ class VariationalAutoencoder(_Autoencoder):
                                          for i, d in enumerate(self.hidden_dims[::-1])]
                                         + [keras.layers.Dense(self.input_dim, "sigmoid", name="decoder_out", **policy)],
                                         name="decoder")
-        self._init_parts()
 
     def build(self, input_shape):
         self.encoder.build(input_shape)
@@ -99,15 +97,16 @@ class VariationalAutoencoder(_Autoencoder):
         z = self.sampling(list(self._posterior(inputs, training)), training=training)
         return self.decoder(z, training=training)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        "Reconstruction of `y` (of `x` when no target is given) plus `beta * KL(q(z|x) || N(0, I))`, batch means."
-        recon = _mean_loss(self.reconstruction_loss, x if y is None else y, y_pred, sample_weight)
-        return self._track({"reconstruction": recon, "kl": _loss_sum(self.sampling.losses, recon.dtype)}, y_pred)
+    def objective_parts(self, x, y, y_pred, sample_weight=None):
+        "Reconstruction of `y` (of `x` when it is None) and `beta * KL(q(z|x) || N(0, I))`, batch means."
+        recon = batch_mean(self.reconstruction_loss(x if y is None else y, y_pred), sample_weight)
+        return {"reconstruction": recon, "kl": sum((ops.cast(l, recon.dtype) for l in self.losses), ops.zeros((), recon.dtype))}
 
-    def _check_x(self, x, name="x"):
-        x = check_data(x, name, self.input_dim, self.dtype_policy.variable_dtype)
+    def check_input(self, x, name="x"):
+        "`x` as checked rows; under `bce_sum` also in [0, 1], the values a Bernoulli likelihood can explain."
+        x = super().check_input(x, name)
         if self.loss_name == "bce_sum" and (x.min() < 0 or x.max() > 1):
-            raise ValueError(f"loss='bce_sum' needs `{name}` in [0, 1], got values in [{x.min()}, {x.max()}]")
+            raise ValueError(f"loss='bce_sum' needs `{name}` in [0, 1], got values in [{x.min():g}, {x.max():g}]")
         return x
 
     def get_config(self):
@@ -118,12 +117,12 @@ class VariationalAutoencoder(_Autoencoder):
 # %% ../nbs/10_vae.ipynb #e1edf298
 def _batches(x, batch_size):
     "Consecutive slices of `x` of `batch_size` rows."
-    return [x[i:i + batch_size] for i in range(0, len(x), _check_positive_int("batch_size", batch_size))]
+    return [x[i:i + batch_size] for i in range(0, len(x), check_int("batch_size", batch_size))]
 
 @patch
 def encode_distribution(self:VariationalAutoencoder, x, batch_size:int=1024):
     "Mean and log-variance of q(z | x) for each example of `x`, two arrays of shape (n, latent_dim)."
-    x = self._check_x(x)
+    x = self.check_input(x)
     if not self.built: self.build((None, self.input_dim))
     out = [self._posterior(b) for b in _batches(x, batch_size)]
     return tuple(np.concatenate([ops.convert_to_numpy(o[j]) for o in out]) for j in range(2))
@@ -136,7 +135,7 @@ def encode(self:VariationalAutoencoder, x, batch_size:int=1024):
 @patch
 def decode(self:VariationalAutoencoder, z, batch_size:int=1024):
     "The decoder's pixel probabilities for latent codes `z`, shape (n, input_dim)."
-    z = check_data(z, "z", self.latent_dim, self.dtype_policy.variable_dtype)
+    z = check_array(z, "z", self.latent_dim, self.dtype_policy.variable_dtype)
     if not self.built: self.build((None, self.input_dim))
     return np.concatenate([ops.convert_to_numpy(self.decoder(b)) for b in _batches(z, batch_size)])
 
@@ -145,17 +144,17 @@ def sample(self:VariationalAutoencoder, n:int, # number of examples
                 seed:int=0, # seed of numpy's generator for z
                ):
     "`n` new examples: the decoder's output for `z ~ N(0, I)`."
-    return self.decode(np.random.default_rng(seed).standard_normal((_check_positive_int("n", n), self.latent_dim)))
+    return self.decode(np.random.default_rng(seed).standard_normal((check_int("n", n), self.latent_dim)))
 
 @patch
 def negative_elbo(self:VariationalAutoencoder, x, n_samples:int=1, # draws of z per example
                        seed:int=0, # seed of numpy's generator for the draws
                       ):
     "Per-example `-ELBO` in nats (reconstruction term at sampled z, averaged over draws, plus the unweighted KL)."
+    x = self.check_input(x)
     mean, log_var = self.encode_distribution(x)
-    x = self._check_x(x)
     kl = -0.5 * np.sum(1 + log_var - mean ** 2 - np.exp(log_var), axis=-1)
-    rng, rec, n = np.random.default_rng(seed), np.zeros(len(x)), _check_positive_int("n_samples", n_samples)
+    rng, rec, n = np.random.default_rng(check_seed("seed", seed, allow_none=False)), np.zeros(len(x)), check_int("n_samples", n_samples)
     for _ in range(n):
         z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
         rec += ops.convert_to_numpy(self.reconstruction_loss(x, self.decode(z))) / n

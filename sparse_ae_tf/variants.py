@@ -10,10 +10,11 @@ import numpy as np
 from fastcore.basics import patch
 from keras import ops
 
-from .models import RECONSTRUCTION_LOSSES, SparseAutoencoder, _activation_name, _check_choice, _check_positive_int, check_data
-from .noise import NOISES, _check_noise, make_corruption
-from .sparsity import HalfL2, L1Sparsity, TopK, _check_nonneg, _check_rho, kl_sparsity, kl_sparsity_closed_form
-from .training import train, train_lbfgs
+from .base import BaseModel, batch_mean, draws_random
+from .models import RECONSTRUCTION_LOSSES, SparseAutoencoder
+from .noise import check_noise, make_corruption
+from .sparsity import HalfL2, L1Sparsity, kl_sparsity_closed_form
+from .validation import check_activation, check_array, check_bool, check_choice, check_int, check_ints, check_number
 
 # %% auto #0
 __all__ = ['AddLoss', 'SpatialKLSparsity', 'ConvSparseAutoencoder', 'contractive_penalty', 'ContractiveDense',
@@ -27,59 +28,13 @@ def _loss_sum(losses, dtype):
 def _mean_loss(loss_fn, y, y_pred, sample_weight=None):
     "Batch mean of `loss_fn` per example, with `y` and `y_pred` flattened to (batch, features)."
     b = ops.shape(y_pred)[0]
-    per = loss_fn(ops.reshape(ops.cast(y, y_pred.dtype), (b, -1)), ops.reshape(y_pred, (b, -1)))
-    if sample_weight is not None: per = per * ops.cast(ops.reshape(sample_weight, (-1,)), per.dtype)
-    return ops.mean(per)
+    return batch_mean(loss_fn(ops.reshape(ops.cast(y, y_pred.dtype), (b, -1)), ops.reshape(y_pred, (b, -1))), sample_weight)
 
 def _half_l2(lam, kernels, dtype):
     "UFLDL weight decay `lam / 2 * sum(W**2)` summed over `kernels`."
     return _loss_sum([HalfL2(lam)(w) for w in kernels] if lam else [], dtype)
 
-def _check_ints(name, value, n=None):
-    "`value`, an integer >= 1 or a sequence of them (exactly `n` when given), as a tuple; raise ValueError otherwise."
-    seq = (value,) if n is None and isinstance(value, (int, np.integer)) else value
-    try: t = tuple(seq)
-    except TypeError: t = ()
-    if not t or (n is not None and len(t) != n) or \
-       any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in t):
-        what = f"{n} integers >= 1" if n else "an integer >= 1 or a non-empty sequence of them"
-        raise ValueError(f"`{name}` must be {what}, got {name}={value!r}")
-    return tuple(int(v) for v in t)
-
 # %% ../nbs/09_variants.ipynb #9f45160e
-class _PartsModel(keras.Model):
-    "Base of the variant models: Adam by default, the objective's parts logged by `fit`, compiled state restored on loading."
-    PARTS = ()
-    def _init_parts(self): self._part_trackers = {n: keras.metrics.Mean(name=n) for n in self.PARTS}
-
-    def compile(self, optimizer="adam", loss=None, **kwargs):
-        "Keras `compile`, defaulting to Adam; the objective is the model's own `compute_loss`."
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
-
-    def compile_from_config(self, config):
-        "Restore the compiled state of a loaded model."
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built: self.optimizer.build(self.trainable_variables)
-
-    def _track(self, parts, y_pred):
-        "Log each part weighted by the batch size and return their sum."
-        batch = ops.shape(y_pred)[0]
-        for name, value in parts.items(): self._part_trackers[name].update_state(value, sample_weight=batch)
-        return sum(parts.values())
-
-    def _check_x(self, x, name="x"): return check_data(x, name, self.input_dim, self.dtype_policy.variable_dtype)
-
-    def fit(self, x=None, y=None, **kwargs):
-        "Keras `fit`; array inputs are checked first, and the target defaults to the input."
-        if isinstance(x, (np.ndarray, list)): x = self._check_x(x)
-        return super().fit(x, y, **kwargs)
-
-class _Autoencoder(_PartsModel):
-    "Base of the variant autoencoders: `_PartsModel` with `reconstruct`."
-    def reconstruct(self, x, batch_size:int=1024):
-        "Reconstruction of `x`, as a numpy array."
-        return ops.convert_to_numpy(self.predict(self._check_x(x), batch_size=batch_size, verbose=0))
-
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class AddLoss(keras.layers.Layer):
     "Identity on a scalar that adds it to the model's losses."
@@ -98,7 +53,8 @@ class SpatialKLSparsity(keras.layers.Layer):
                  beta:float=3.0, # weight of the penalty, >= 0
                  **kwargs):
         super().__init__(**kwargs)
-        self.rho, self.beta = _check_rho(rho), _check_nonneg("beta", beta)
+        self.rho = check_number("rho", rho, 0, 1, low_open=True, high_open=True)
+        self.beta = check_number("beta", beta, low=0)
 
     def call(self, inputs):
         self.add_loss(kl_sparsity_closed_form(ops.reshape(inputs, (-1, ops.shape(inputs)[-1])), self.rho, self.beta))
@@ -110,7 +66,7 @@ class SpatialKLSparsity(keras.layers.Layer):
 
 # %% ../nbs/09_variants.ipynb #d21e38fe
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
-class ConvSparseAutoencoder(_Autoencoder):
+class ConvSparseAutoencoder(BaseModel):
     "Convolutional autoencoder: strided Conv2D encoder, sparsity on its feature maps, mirrored Conv2DTranspose decoder."
     PARTS = ("reconstruction", "sparsity", "weight_decay")
     def __init__(self,
@@ -130,24 +86,21 @@ class ConvSparseAutoencoder(_Autoencoder):
                  noise_level:float=0.1, # its standard deviation (gaussian) or rate (masking, salt_pepper)
                  **kwargs):
         super().__init__(**kwargs)
-        self.image_shape, self.filters = _check_ints("image_shape", image_shape, 3), _check_ints("filters", filters)
-        self.kernel_size, self.strides = _check_positive_int("kernel_size", kernel_size), _check_positive_int("strides", strides)
+        self.image_shape, self.filters = check_ints("image_shape", image_shape, 3), check_ints("filters", filters)
+        self.kernel_size, self.strides = check_int("kernel_size", kernel_size), check_int("strides", strides)
         scale = self.strides ** len(self.filters)
         if self.image_shape[0] % scale or self.image_shape[1] % scale:
             raise ValueError(f"`image_shape` height and width must be multiples of strides**len(filters) = {scale}, "
                              f"got image_shape={image_shape!r}")
-        self.sparsity = _check_choice("sparsity", sparsity, ("kl", "l1", None))
-        self.rho, self.beta, self.l1 = _check_rho(rho), _check_nonneg("beta", beta), _check_nonneg("l1", l1)
-        self.weight_decay = _check_nonneg("weight_decay", weight_decay)
-        self.hidden_activation, self.output_activation = _activation_name(hidden_activation), _activation_name(output_activation)
-        if self.sparsity == "kl" and self.hidden_activation not in ("sigmoid", "hard_sigmoid"):
-            raise ValueError("KL sparsity needs hidden activations in (0, 1) (sigmoid or hard_sigmoid), "
-                             f"got hidden_activation={self.hidden_activation!r}; use sparsity='l1' instead")
-        self.loss_name = _check_choice("loss", loss, tuple(RECONSTRUCTION_LOSSES))
-        if self.loss_name == "bce" and self.output_activation != "sigmoid":
-            raise ValueError(f"loss='bce' needs output_activation='sigmoid', got output_activation={self.output_activation!r}")
-        self.noise = _check_choice("noise", noise, NOISES + (None,))
-        self.noise_level = _check_noise(noise, noise_level) if noise else _check_nonneg("noise_level", noise_level)
+        self.sparsity = check_choice("sparsity", sparsity, ("kl", "l1", None))
+        self.rho = check_number("rho", rho, 0, 1, low_open=True, high_open=True)
+        self.beta, self.l1 = check_number("beta", beta, low=0), check_number("l1", l1, low=0)
+        self.weight_decay = check_number("weight_decay", weight_decay, low=0)
+        self.hidden_activation = check_activation("hidden_activation", hidden_activation)
+        self.output_activation = check_activation("output_activation", output_activation)
+        self.loss_name = check_choice("loss", loss, tuple(RECONSTRUCTION_LOSSES))
+        self.noise, self.noise_level = check_noise(noise, noise_level)
+        self._check_compatible()
         self.corruption = make_corruption(noise, noise_level, name="corruption", dtype=self.dtype_policy) if noise else None
         self.reconstruction_loss = RECONSTRUCTION_LOSSES[loss]
         conv = dict(kernel_size=self.kernel_size, strides=self.strides, padding="same", dtype=self.dtype_policy)
@@ -162,7 +115,19 @@ class ConvSparseAutoencoder(_Autoencoder):
         self.decoder_convs = [keras.layers.Conv2DTranspose(f, activation=a, name=f"decoder_conv_{i}", **conv)
                               for i, (f, a) in enumerate(zip(outs, acts))]
         self.decoder = keras.Sequential(self.decoder_convs, name="decoder")
-        self._init_parts()
+
+    def _check_compatible(self):
+        "Refuse settings that cannot work together."
+        if self.sparsity == "kl" and self.hidden_activation not in ("sigmoid", "hard_sigmoid"):
+            raise ValueError("KL sparsity needs hidden activations in (0, 1) (sigmoid or hard_sigmoid), "
+                             f"got hidden_activation={self.hidden_activation!r}; use sparsity='l1' instead")
+        if self.loss_name == "bce" and self.output_activation != "sigmoid":
+            raise ValueError(f"loss='bce' needs output_activation='sigmoid', got output_activation={self.output_activation!r}")
+
+    @property
+    def example_shape(self):
+        "One example: an image of `image_shape`."
+        return self.image_shape
 
     @property
     def input_dim(self):
@@ -175,6 +140,27 @@ class ConvSparseAutoencoder(_Autoencoder):
         s = self.strides ** len(self.filters)
         return (self.image_shape[0] // s, self.image_shape[1] // s, self.filters[-1])
 
+    @property
+    def conv_macs(self)->int:
+        "Multiply-adds of the convolutions in one example's forward pass (the decoder mirrors the encoder's)."
+        (h, w, c), macs = self.image_shape, 0
+        for f in self.filters:
+            h, w = h // self.strides, w // self.strides
+            macs, c = macs + h * w * self.kernel_size ** 2 * c * f, f
+        return 2 * macs
+
+    def xla_pays(self, batch_size)->bool:
+        "Whether XLA speeds up a TensorFlow training step of `batch_size` examples: not with random draws, nor from 4M convolution multiply-adds a step (measured)."
+        return not draws_random(self) and batch_size * self.conv_macs < 4e6
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        "`BaseModel.fit`; when `compile` was left to choose XLA, training uses it on TensorFlow only where `xla_pays`."
+        choose, compiled = self._requested_jit == "auto" and keras.backend.backend() == "tensorflow", self.jit_compile
+        if choose: self._requested_jit = self.xla_pays(32 if batch_size is None else batch_size)
+        try: return super().fit(x, y, batch_size, **kwargs)
+        finally:  # `predict` keeps compile's choice, which a `.keras` file records and a loaded model predicts with
+            if choose: self._requested_jit, self.jit_compile = "auto", compiled
+
     def build(self, input_shape):
         self.encoder.build((None,) + self.image_shape)
         self.decoder.build((None,) + self.code_shape)
@@ -185,26 +171,26 @@ class ConvSparseAutoencoder(_Autoencoder):
         if self.corruption is not None: x = self.corruption(x, training=training)
         return self.decoder(self.encoder(x, training=training), training=training)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        "Reconstruction of `y` (of `x` when no target is given) pixel by pixel, plus the sparsity and weight-decay terms."
+    def objective_parts(self, x, y, y_pred, sample_weight=None):
+        "Reconstruction of `y` (of `x` when it is None) pixel by pixel, the sparsity penalty of the maps, and weight decay."
         recon = _mean_loss(self.reconstruction_loss, x if y is None else y, y_pred, sample_weight)
         kernels = [c.kernel for c in self.encoder_convs + self.decoder_convs]
-        return self._track({"reconstruction": recon,
-                            "sparsity": _loss_sum(self.sparsity_layer.losses if self.sparsity_layer else [], recon.dtype),
-                            "weight_decay": _half_l2(self.weight_decay, kernels, recon.dtype)}, y_pred)
+        return {"reconstruction": recon, "sparsity": _loss_sum(self.losses, recon.dtype),
+                "weight_decay": _half_l2(self.weight_decay, kernels, recon.dtype)}
 
-    def _check_x(self, x, name="x"):
-        "`x` (images or rows of pixels) as rows of `input_dim` checked values."
-        arr = np.asarray(x)
-        if arr.ndim < 2 or int(np.prod(arr.shape[1:])) != self.input_dim:
+    def check_input(self, x, name="x"):
+        "`x` (images of `image_shape` or rows of as many pixels) as checked rows."
+        if x is None: return super().check_input(x, name)
+        shape = np.shape(x)
+        if len(shape) < 2 or int(np.prod(shape[1:])) != self.input_dim:
             raise ValueError(f"`{name}` must hold images of shape {self.image_shape} or rows of {self.input_dim} pixels, "
-                             f"got shape {arr.shape}")
-        return check_data(arr.reshape(len(arr), -1), name, self.input_dim, self.dtype_policy.variable_dtype)
+                             f"got shape {tuple(shape)}")
+        return super().check_input(np.reshape(np.asarray(x), (shape[0], self.input_dim)), name)
 
     def encode(self, x, batch_size:int=1024):
         "Feature maps of `x` (images or rows) after the sparsity layer, shape (n, *code_shape)."
-        x = self._check_x(x).reshape((-1,) + self.image_shape)
-        return ops.convert_to_numpy(self.encoder.predict(x, batch_size=batch_size, verbose=0))
+        x = self.check_input(x).reshape((-1,) + self.image_shape)
+        return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
 
     @property
     def hidden_weights(self):
@@ -233,7 +219,7 @@ def contractive_penalty(h, # activations `f(x W + b)`, shape (batch, units)
                         activation:str="sigmoid", # `f`: "sigmoid" or "tanh"
                        ):
     "Per-example `||J_f(x)||_F^2 = sum_j f'(a_j)**2 * sum_i W_ij**2` of `h = f(x W + b)`, from `h` and `W` alone."
-    d = _DERIVATIVES[_check_choice("activation", activation, tuple(_DERIVATIVES))](h)
+    d = _DERIVATIVES[check_choice("activation", activation, tuple(_DERIVATIVES))](h)
     return ops.sum(ops.square(d) * ops.sum(ops.square(kernel), axis=0), axis=-1)
 
 # %% ../nbs/09_variants.ipynb #b1377f89
@@ -246,8 +232,8 @@ class ContractiveDense(keras.layers.Layer):
                  activation:str="sigmoid", # "sigmoid" or "tanh"
                  **kwargs):
         super().__init__(**kwargs)
-        self.units, self.lam = _check_positive_int("units", units), _check_nonneg("lam", lam)
-        self.activation = _check_choice("activation", activation, tuple(_DERIVATIVES))
+        self.units, self.lam = check_int("units", units), check_number("lam", lam, low=0)
+        self.activation = check_choice("activation", activation, tuple(_DERIVATIVES))
 
     def build(self, input_shape):
         self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="kernel")
@@ -264,7 +250,7 @@ class ContractiveDense(keras.layers.Layer):
 
 # %% ../nbs/09_variants.ipynb #0a18c3e8
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
-class ContractiveAutoencoder(_Autoencoder):
+class ContractiveAutoencoder(BaseModel):
     "One-hidden-layer autoencoder with the contractive penalty `lam * ||J_f(x)||_F^2` of its encoder."
     PARTS = ("reconstruction", "contractive", "weight_decay")
     def __init__(self,
@@ -277,11 +263,11 @@ class ContractiveAutoencoder(_Autoencoder):
                  loss:str="half_sse", # "half_sse", "mse" or "bce"
                  **kwargs):
         super().__init__(**kwargs)
-        self.input_dim, self.hidden_dim = _check_positive_int("input_dim", input_dim), _check_positive_int("hidden_dim", hidden_dim)
-        self.lam, self.weight_decay = _check_nonneg("lam", lam), _check_nonneg("weight_decay", weight_decay)
-        self.hidden_activation = _check_choice("hidden_activation", hidden_activation, tuple(_DERIVATIVES))
-        self.output_activation = _activation_name(output_activation)
-        self.loss_name = _check_choice("loss", loss, tuple(RECONSTRUCTION_LOSSES))
+        self.input_dim, self.hidden_dim = check_int("input_dim", input_dim), check_int("hidden_dim", hidden_dim)
+        self.lam, self.weight_decay = check_number("lam", lam, low=0), check_number("weight_decay", weight_decay, low=0)
+        self.hidden_activation = check_choice("hidden_activation", hidden_activation, tuple(_DERIVATIVES))
+        self.output_activation = check_activation("output_activation", output_activation)
+        self.loss_name = check_choice("loss", loss, tuple(RECONSTRUCTION_LOSSES))
         if self.loss_name == "bce" and self.output_activation != "sigmoid":
             raise ValueError(f"loss='bce' needs output_activation='sigmoid', got output_activation={self.output_activation!r}")
         self.reconstruction_loss = RECONSTRUCTION_LOSSES[loss]
@@ -289,7 +275,6 @@ class ContractiveAutoencoder(_Autoencoder):
         self.encoder_dense = ContractiveDense(self.hidden_dim, self.lam, self.hidden_activation, name="encoder_dense", **policy)
         self.encoder = keras.Sequential([self.encoder_dense], name="encoder")
         self.decoder_dense = keras.layers.Dense(self.input_dim, self.output_activation, name="decoder_dense", **policy)
-        self._init_parts()
 
     def build(self, input_shape):
         self.encoder.build(input_shape)
@@ -298,16 +283,17 @@ class ContractiveAutoencoder(_Autoencoder):
 
     def call(self, inputs, training=False): return self.decoder_dense(self.encoder(inputs, training=training))
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        "Reconstruction of `y` (of `x` when no target is given) plus the contractive and weight-decay terms."
+    def objective_parts(self, x, y, y_pred, sample_weight=None):
+        "Reconstruction of `y` (of `x` when it is None), the contractive penalty, and weight decay."
         recon = _mean_loss(self.reconstruction_loss, x if y is None else y, y_pred, sample_weight)
         kernels = [self.encoder_dense.kernel, self.decoder_dense.kernel]
-        return self._track({"reconstruction": recon, "contractive": _loss_sum(self.encoder_dense.losses, recon.dtype),
-                            "weight_decay": _half_l2(self.weight_decay, kernels, recon.dtype)}, y_pred)
+        return {"reconstruction": recon, "contractive": _loss_sum(self.losses, recon.dtype),
+                "weight_decay": _half_l2(self.weight_decay, kernels, recon.dtype)}
 
     def encode(self, x, batch_size:int=1024):
         "Hidden representation of `x`, as a numpy array."
-        return ops.convert_to_numpy(self.encoder.predict(self._check_x(x), batch_size=batch_size, verbose=0))
+        x = self.check_input(x)
+        return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
 
     def jacobian_norm(self, x, batch_size:int=1024):
         "Per-example squared Frobenius norm of the encoder's Jacobian at `x` (the closed form), shape (n,)."
@@ -323,9 +309,40 @@ class ContractiveAutoencoder(_Autoencoder):
                 "hidden_activation": self.hidden_activation, "output_activation": self.output_activation,
                 "weight_decay": self.weight_decay, "loss": self.loss_name}
 
+# %% ../nbs/09_variants.ipynb #f13d688e
+def _keep_top_k(t, k:int):
+    "`t` with the entries below the `k`-th largest of their row set to zero (`TopK`'s rule: ties at the k-th are kept)."
+    kth = ops.min(ops.top_k(t, k, sorted=False)[0], axis=-1, keepdims=True)  # the min, not the last: XLA keeps a top-k, not a sort
+    return ops.where(t >= kth, t, ops.zeros_like(t))
+
+
+# %% ../nbs/09_variants.ipynb #6242a517
+def _gather_decode(codes, # the code values, shape (batch, k)
+                   index, # the latent of each, shape (batch, k), integers
+                   kernel, # the decoder, one row per latent, shape (latents, features)
+                  ):
+    "`sum_j codes[:, j] * kernel[index[:, j]]`, the decoder's product with the rows each example uses; `kernel`'s gradient stays dense."
+    @ops.custom_gradient
+    def decode(codes, kernel):
+        rows = ops.take(kernel, index, axis=0)  # (batch, k, features)
+        def grad(*args, upstream=None):
+            if upstream is None: (upstream,) = args
+            per_row = ops.reshape(codes[:, :, None] * upstream[:, None, :], (-1, ops.shape(kernel)[1]))
+            return ops.einsum("bd,bkd->bk", upstream, rows), ops.scatter(ops.reshape(index, (-1, 1)), per_row, ops.shape(kernel))
+        return ops.einsum("bk,bkd->bd", codes, rows), grad
+    return decode(codes, ops.copy(kernel))  # a tensor, not the variable (TensorFlow's custom gradients refuse variables)
+
+# %% ../nbs/09_variants.ipynb #ad193af4
+def _dense_codes(codes, # the code values, shape (batch, k)
+                 index, # the latent of each, shape (batch, k), distinct in a row
+                 n:int, # the number of latents
+                ):
+    "The codes as a dense (batch, n) array: `codes[:, j]` at column `index[:, j]`, zero elsewhere."
+    return ops.sum(ops.one_hot(index, n, dtype=codes.dtype) * codes[:, :, None], axis=1)
+
 # %% ../nbs/09_variants.ipynb #7e8deb56
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
-class KSparseAutoencoder(_Autoencoder):
+class KSparseAutoencoder(BaseModel):
     "TopK sparse autoencoder: k largest latents per example, unit-norm decoder rows, AuxK loss that revives dead latents."
     PARTS = ("reconstruction", "auxk")
     def __init__(self,
@@ -338,19 +355,12 @@ class KSparseAutoencoder(_Autoencoder):
                  tied_init:bool=True, # start the encoder as the decoder's transpose
                  **kwargs):
         super().__init__(**kwargs)
-        self.input_dim, self.hidden_dim = _check_positive_int("input_dim", input_dim), _check_positive_int("hidden_dim", hidden_dim)
-        self.k = _check_positive_int("k", k)
-        if self.k > self.hidden_dim: raise ValueError(f"`k` must not exceed hidden_dim={self.hidden_dim}, got k={k!r}")
-        self.k_aux = min(self.hidden_dim, 2 * self.k) if k_aux is None else _check_positive_int("k_aux", k_aux)
-        if self.k_aux > self.hidden_dim:
-            raise ValueError(f"`k_aux` must not exceed hidden_dim={self.hidden_dim}, got k_aux={k_aux!r}")
-        self.aux_coef, self.dead_after = _check_nonneg("aux_coef", aux_coef), _check_positive_int("dead_after", dead_after)
-        if not isinstance(tied_init, bool): raise ValueError(f"`tied_init` must be True or False, got tied_init={tied_init!r}")
-        self.tied_init = tied_init
-        policy = dict(dtype=self.dtype_policy)
-        self.topk, self.aux_topk = TopK(self.k, name="topk", **policy), TopK(self.k_aux, name="aux_topk", **policy)
-        self.aux_loss = AddLoss(name="auxk_loss", **policy)
-        self._init_parts()
+        self.input_dim, self.hidden_dim = check_int("input_dim", input_dim), check_int("hidden_dim", hidden_dim)
+        self.k = check_int("k", k, maximum=self.hidden_dim)
+        self.k_aux = min(self.hidden_dim, 2 * self.k) if k_aux is None else check_int("k_aux", k_aux, maximum=self.hidden_dim)
+        self.aux_coef, self.dead_after = check_number("aux_coef", aux_coef, low=0), check_int("dead_after", dead_after)
+        self.tied_init = check_bool("tied_init", tied_init)
+        self.aux_loss = AddLoss(name="auxk_loss", dtype=self.dtype_policy)
         self.dead_tracker = keras.metrics.Mean(name="dead_fraction")
 
     def build(self, input_shape):
@@ -365,33 +375,39 @@ class KSparseAutoencoder(_Autoencoder):
         self.encoder_bias = self.add_weight(shape=(self.hidden_dim,), initializer="zeros", name="encoder_bias")
         self.pre_bias = self.add_weight(shape=(self.input_dim,), initializer="zeros", name="pre_bias")
         self.since_fired = self.add_weight(shape=(self.hidden_dim,), initializer="zeros", trainable=False, name="since_fired")
+        self.aux_loss.build(())  # called only while training: built here, or Keras would try to build the model from a batch
         super().build(input_shape)
 
     def _latents(self, x):
-        "Pre-activations and TopK-ReLU latents of `x`."
+        "Pre-activations, and the `k` largest of each row: their ReLU values and their latents."
         pre = ops.matmul(ops.cast(x, self.compute_dtype) - self.pre_bias, self.encoder_kernel) + self.encoder_bias
-        return pre, ops.relu(self.topk(pre))
+        values, index = ops.top_k(pre, self.k, sorted=False)
+        return pre, ops.relu(values), index
 
     def call(self, inputs, training=False):
-        pre, z = self._latents(inputs)
-        x_hat = ops.matmul(z, self.decoder_kernel) + self.pre_bias
+        pre, codes, index = self._latents(inputs)
+        x_hat = _gather_decode(codes, index, self.decoder_kernel) + self.pre_bias
         if training:
-            dead = self.since_fired >= self.dead_after
+            since = ops.convert_to_tensor(self.since_fired)
+            dead = since >= self.dead_after
             if self.aux_coef:
-                aux_z = self.aux_topk(ops.where(dead, ops.relu(pre), ops.zeros_like(pre)))
+                aux_z = _keep_top_k(ops.where(dead, ops.relu(pre), ops.zeros_like(pre)), self.k_aux)
                 residual = ops.stop_gradient(ops.cast(inputs, x_hat.dtype) - x_hat)
                 aux = 0.5 * ops.mean(ops.sum(ops.square(ops.matmul(aux_z, self.decoder_kernel) - residual), axis=-1))
                 self.aux_loss(self.aux_coef * aux * ops.cast(ops.any(dead), aux.dtype))
-            fired = ops.any(z > 0, axis=0)
-            n = ops.cast(ops.shape(z)[0], self.since_fired.dtype)
-            self.since_fired.assign(ops.where(fired, ops.zeros_like(self.since_fired), self.since_fired + n))
+            fired = ops.any(_dense_codes(codes, index, self.hidden_dim) > 0, axis=0)
+            self.since_fired.assign(ops.where(fired, ops.zeros_like(since), since + ops.cast(ops.shape(pre)[0], since.dtype)))
         return x_hat
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        "Half squared error of `y` (of `x` when no target is given) plus the AuxK loss; also logs `dead_fraction`."
+    def objective_parts(self, x, y, y_pred, sample_weight=None):
+        "Half squared error of `y` (of `x` when it is None), and the AuxK loss."
         recon = _mean_loss(RECONSTRUCTION_LOSSES["half_sse"], x if y is None else y, y_pred, sample_weight)
+        return {"reconstruction": recon, "auxk": _loss_sum(self.losses, recon.dtype)}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        "The base's objective, also logging `dead_fraction` (the share of latents that have not fired for `dead_after` examples)."
         self.dead_tracker.update_state(self.dead_fraction_, sample_weight=ops.shape(y_pred)[0])
-        return self._track({"reconstruction": recon, "auxk": _loss_sum(self.aux_loss.losses, recon.dtype)}, y_pred)
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "hidden_dim": self.hidden_dim, "k": self.k,
@@ -402,7 +418,7 @@ class KSparseAutoencoder(_Autoencoder):
 def init_pre_bias(self:KSparseAutoencoder, x, # training examples, shape (n, input_dim)
                  ):
     "Set the pre-encoder bias `b_pre` to the mean of `x`, building the model if needed; returns the model."
-    x = self._check_x(x)
+    x = self.check_input(x)
     if not self.built: self.build((None, self.input_dim))
     self.pre_bias.assign(x.mean(axis=0))
     return self
@@ -414,10 +430,11 @@ def dead_fraction_(self:KSparseAutoencoder):
 
 @patch
 def encode(self:KSparseAutoencoder, x, batch_size:int=1024):
-    "The sparse codes of `x`, at most `k` non-zeros per row (more only on exact ties), as a numpy array."
-    x = self._check_x(x)
+    "The sparse codes of `x`, at most `k` non-zeros per row, as a numpy array."
+    x, batch_size = self.check_input(x), check_int("batch_size", batch_size)
     if not self.built: self.build((None, self.input_dim))
-    return np.concatenate([ops.convert_to_numpy(self._latents(x[i:i + batch_size])[1]) for i in range(0, len(x), batch_size)])
+    return np.concatenate([ops.convert_to_numpy(_dense_codes(*self._latents(x[i:i + batch_size])[1:], self.hidden_dim))
+                           for i in range(0, len(x), batch_size)])
 
 @patch(as_prop=True)
 def hidden_weights(self:KSparseAutoencoder):
@@ -432,35 +449,41 @@ def dictionary(self:KSparseAutoencoder):
 # %% ../nbs/09_variants.ipynb #3a731438
 def pretrain_stack(x, # training examples, shape (n, input_dim)
                    hidden_dims=(200, 200), # hidden units of each autoencoder, first to last
-                   method:str="adam", # "adam" (`train`) or "lbfgs" (`train_lbfgs`, full batch)
+                   method:str="adam", # "adam" (`compile` + `fit`) or "lbfgs" (`train_lbfgs`, full batch)
                    epochs:int=10, # epochs per layer (adam)
                    max_iter:int=400, # L-BFGS iterations per layer (lbfgs)
                    batch_size:int=256, # examples per step (adam)
                    learning_rate:float=1e-3, # Adam's learning rate
                    seed:int=0, # seed of the weights (seed + layer) and of the shuffling
-                   jit_compile:bool=True, # compile the training steps with XLA
+                   jit_compile="auto", # XLA: True, False, or "auto" (`compile`'s measured default for adam, True for lbfgs)
                    verbose:int=0, # progress bars of the training loops
                    **sae_kwargs, # passed to every `SparseAutoencoder` (rho, beta, weight_decay, ...)
                   ) -> list:
     "Greedy layer-wise pretraining: a `SparseAutoencoder` on `x`, the next on its codes, and so on; returns them in order."
-    method, dims = _check_choice("method", method, ("adam", "lbfgs")), _check_ints("hidden_dims", hidden_dims)
-    inputs, out = check_data(x, "x"), []
+    method, dims = check_choice("method", method, ("adam", "lbfgs")), check_ints("hidden_dims", hidden_dims)
+    jit_compile, seed = check_choice("jit_compile", jit_compile, ("auto", True, False)), check_int("seed", seed, 0, 2**32 - len(dims))
+    if method == "adam":
+        epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
+        learning_rate = check_number("learning_rate", learning_rate, 0, low_open=True)
+    else: from sparse_ae_tf.training import train_lbfgs  # at call time: the model modules do not import the training module
+    inputs, out = check_array(x, "x"), []
     for i, d in enumerate(dims):
-        keras.utils.set_random_seed(seed + i)
+        keras.utils.set_random_seed(seed + i)  # the weights, and the shuffling seed `fit` draws
         ae = SparseAutoencoder(inputs.shape[1], d, **sae_kwargs)
         if method == "adam":
-            train(ae, inputs, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, jit_compile=jit_compile,
-                  seed=seed + i, verbose=verbose)
-        else: train_lbfgs(ae, inputs, max_iter=max_iter, jit_compile=jit_compile, verbose=verbose)
+            ae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+            ae.fit(inputs, epochs=epochs, batch_size=batch_size, verbose=verbose)
+        else: train_lbfgs(ae, inputs, max_iter=max_iter, jit_compile=jit_compile is not False, verbose=verbose)
         out.append(ae)
         inputs = ae.encode(inputs)
     return out
 
 # %% ../nbs/09_variants.ipynb #798119c1
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
-class StackedSparseAutoencoder(_PartsModel):
+class StackedSparseAutoencoder(BaseModel):
     "Encoders of greedily pretrained sparse autoencoders stacked under a softmax classifier, fine-tuned end to end."
     PARTS = ("classification", "weight_decay")
+    target_is_input = False  # a classifier: `fit(x, y)` with integer labels `y`
     def __init__(self,
                  input_dim:int, # number of input features
                  hidden_dims=(200, 200), # units of each encoder layer
@@ -469,17 +492,15 @@ class StackedSparseAutoencoder(_PartsModel):
                  weight_decay:float=1e-4, # lambda of `lambda/2 * sum(W**2)` over the softmax weights
                  **kwargs):
         super().__init__(**kwargs)
-        self.input_dim, self.hidden_dims = _check_positive_int("input_dim", input_dim), _check_ints("hidden_dims", hidden_dims)
-        self.n_classes = _check_positive_int("n_classes", n_classes)
-        if self.n_classes < 2: raise ValueError(f"`n_classes` must be at least 2, got n_classes={n_classes!r}")
-        self.hidden_activation = _activation_name(hidden_activation)
-        self.weight_decay = _check_nonneg("weight_decay", weight_decay)
+        self.input_dim, self.hidden_dims = check_int("input_dim", input_dim), check_ints("hidden_dims", hidden_dims)
+        self.n_classes = check_int("n_classes", n_classes, minimum=2)
+        self.hidden_activation = check_activation("hidden_activation", hidden_activation)
+        self.weight_decay = check_number("weight_decay", weight_decay, low=0)
         policy = dict(dtype=self.dtype_policy)
         self.encoder_denses = [keras.layers.Dense(d, self.hidden_activation, name=f"encoder_dense_{i}", **policy)
                                for i, d in enumerate(self.hidden_dims)]
         self.encoder = keras.Sequential(self.encoder_denses, name="encoder")
         self.softmax = keras.layers.Dense(self.n_classes, "softmax", name="softmax", **policy)
-        self._init_parts()
 
     def build(self, input_shape):
         self.encoder.build(input_shape)
@@ -488,22 +509,26 @@ class StackedSparseAutoencoder(_PartsModel):
 
     def call(self, inputs, training=False): return self.softmax(self.encoder(inputs, training=training))
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        "Cross-entropy of the integer labels `y` plus weight decay on the softmax weights (UFLDL's fine-tuning cost)."
+    def objective_parts(self, x, y, y_pred, sample_weight=None):
+        "Cross-entropy of the integer labels `y`, and weight decay on the softmax weights (UFLDL's fine-tuning cost)."
         if y is None: raise ValueError("StackedSparseAutoencoder is a classifier: `fit` needs integer labels `y`, got y=None")
-        ce = keras.losses.sparse_categorical_crossentropy(y, y_pred)
-        if sample_weight is not None: ce = ce * ops.cast(ops.reshape(sample_weight, (-1,)), ce.dtype)
-        ce = ops.mean(ce)
-        return self._track({"classification": ce, "weight_decay": _half_l2(self.weight_decay, [self.softmax.kernel], ce.dtype)}, y_pred)
+        ce = batch_mean(keras.losses.sparse_categorical_crossentropy(y, y_pred), sample_weight)
+        return {"classification": ce, "weight_decay": _half_l2(self.weight_decay, [self.softmax.kernel], ce.dtype)}
 
-    def fit(self, x=None, y=None, **kwargs):
-        "Keras `fit` on examples `x` and integer labels `y` in [0, n_classes), both checked when they are arrays."
-        if isinstance(y, (np.ndarray, list)):
-            y = np.asarray(y)
-            if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) == 0 or y.min() < 0 or y.max() >= self.n_classes:
-                raise ValueError(f"`y` must be a 1-D array of integer labels in [0, {self.n_classes}), "
-                                 f"got shape {y.shape}, dtype {y.dtype}" + (f", values in [{y.min()}, {y.max()}]" if y.size else ""))
-        return super().fit(x, y, **kwargs)
+    def check_target(self, y, name="y", n=None):
+        "`y` as a 1-D array of integer labels in [0, n_classes), with `n` of them when given."
+        if y is None: raise ValueError(f"`{name}` must be the integer labels in [0, {self.n_classes}) of the classifier, got {name}=None")
+        y = np.asarray(y)
+        if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) == 0 or y.min() < 0 or y.max() >= self.n_classes:
+            raise ValueError(f"`{name}` must be a 1-D array of integer labels in [0, {self.n_classes}), "
+                             f"got shape {y.shape}, dtype {y.dtype}" + (f", values in [{y.min()}, {y.max()}]" if y.size else ""))
+        if n is not None and len(y) != n: raise ValueError(f"`{name}` must have one label per example of `x` ({n}), got {len(y)}")
+        return y.astype("int32")
+
+    @property
+    def reconstruct(self):
+        "A classifier reconstructs nothing: `predict_classes` or `predict` give its output."
+        raise AttributeError("StackedSparseAutoencoder is a classifier and has no `reconstruct`: use `predict_classes` or `predict`")
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "hidden_dims": self.hidden_dims,
@@ -535,14 +560,17 @@ def from_autoencoders(cls:StackedSparseAutoencoder,
 @patch
 def features(self:StackedSparseAutoencoder, x, batch_size:int=1024):
     "Output of the last encoder layer for `x`, as a numpy array."
-    return ops.convert_to_numpy(self.encoder.predict(self._check_x(x), batch_size=batch_size, verbose=0))
+    x = self.check_input(x)
+    return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
 
 @patch
 def predict_classes(self:StackedSparseAutoencoder, x, batch_size:int=1024):
     "The most probable class of each example of `x`."
-    return np.argmax(ops.convert_to_numpy(self.predict(self._check_x(x), batch_size=batch_size, verbose=0)), axis=-1)
+    x = self.check_input(x)
+    return np.argmax(ops.convert_to_numpy(self.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0)), axis=-1)
 
 @patch
 def score(self:StackedSparseAutoencoder, x, y):
     "Accuracy of `predict_classes` on `(x, y)`."
-    return float(np.mean(self.predict_classes(x) == np.asarray(y)))
+    x = self.check_input(x)
+    return float(np.mean(self.predict_classes(x) == self.check_target(y, "y", len(x))))
