@@ -10,13 +10,14 @@ __all__ = []
 _API = {
     "models": ("SparseAutoencoder",), "base": ("BaseModel",),
     "variants": ("ConvSparseAutoencoder", "ContractiveAutoencoder", "KSparseAutoencoder", "StackedSparseAutoencoder", "pretrain_stack"),
-    "vae": ("VariationalAutoencoder",), "sparsity": ("KLSparsity", "L1Sparsity", "TopK", "HalfL2", "kl_sparsity"),
+    "vae": ("VariationalAutoencoder",), "sparsity": ("KLSparsity", "L1Sparsity", "TopK", "BatchTopK", "JumpReLU", "HalfL2", "kl_sparsity"),
     "training": ("TrainingCheckpoint", "train_lbfgs"),
-    "anomaly": ("SparseAEDetector", "threshold_from_scores"), "estimators": ("SparseAEOutlierDetector", "SparseAETransformer"),
+    "anomaly": ("SparseAEDetector", "SparseAEOutlierDetector", "threshold_from_scores"), "estimators": ("SparseAETransformer",),
     "noise": ("corrupt",), "data": ("load_mnist", "load_digits_data", "natural_patches"),
     "streaming": ("batches", "write_tfrecords"), "files": ("save_model", "load_model"),
     "metrics": ("reconstruction_error", "mean_reconstruction_error", "fvu", "psnr", "mean_activation", "mean_l0", "dead_fraction"),
     "plots": ("filter_grid", "reconstructions", "training_curves"),
+    "interpret": ("ActivationSource", "latent_stats", "top_activating", "class_purity", "latent_dashboard", "splice"),
 }
 _MODULE_OF = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_MODULE_OF)

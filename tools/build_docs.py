@@ -382,12 +382,16 @@ class Site:
             return f"```python\n{code}```"
         return self._re_fence.sub(fence, md)
 
+    def dotted(self, module: str) -> str:
+        "The import path of one of the package's modules (`__init__`, from `default_exp __init__`, is the package itself)."
+        return self.lib_name if module == "__init__" else f"{self.lib_name}.{module}"
+
     def is_property(self, qualname: str) -> bool:
         "Whether `Class.attr`, a name of the package's modules, is a property."
         import importlib
         cls_name, attr = qualname.rsplit(".", 1)
         for module in self.exports:
-            cls = getattr(importlib.import_module(f"{self.lib_name}.{module}"), cls_name, None)
+            cls = getattr(importlib.import_module(self.dotted(module)), cls_name, None)
             if isinstance(cls, type): return isinstance(getattr(cls, attr, None), property)
         return False
 
@@ -471,10 +475,11 @@ class Site:
                 a = w.ids.add(a); page.anchors.add(a)
                 link, rid = f"<code>{html.escape(n)}</code>", f' id="{a}"'
             rows.append(f'<tr{rid} data-name="{html.escape(n)}"><td>{link}</td><td>{kind}</td><td>{self.md.renderInline(summ)}</td></tr>')
+        dotted = html.escape(self.dotted(page.module))
         table = ('<div class="nb-md nb-exports">\n<p>Every name in <code>'
-                 f'{html.escape(self.lib_name)}.{html.escape(page.module)}.__all__</code>'
-                 f' (<code>from {html.escape(self.lib_name)}.{html.escape(page.module)} import *</code>):</p>\n'
-                 f'<table data-module="{html.escape(self.lib_name)}.{html.escape(page.module)}">\n'
+                 f'{dotted}.__all__</code>'
+                 f' (<code>from {dotted} import *</code>):</p>\n'
+                 f'<table data-module="{dotted}">\n'
                  '<thead><tr><th>name</th><th>kind</th><th>summary</th></tr></thead>\n<tbody>\n'
                  + "\n".join(rows) + "\n</tbody></table>\n</div>")
         return f"## Exported names {{ #{hid} }}\n\n{table}"
