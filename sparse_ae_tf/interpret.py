@@ -10,6 +10,7 @@ import math
 import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from .files import atomic_path
 from .validation import check_array, check_bool, check_int, check_number
@@ -129,7 +130,7 @@ def latent_stats(codes, # latent activations, shape (n, latents)
 
 def firing_histogram(frequency, # firing frequency of each latent, as `latent_stats` gives it
                      title:str="", # figure title
-                     ax=None, # axes to draw on; None: a new figure
+                     ax:matplotlib.axes.Axes|None=None, # axes to draw on; None: a new figure
                     ):
     "Histogram of the latents' log10 firing frequencies; dead latents are counted in the legend."
     import matplotlib.pyplot as plt  # here: the module draws only when asked
@@ -181,7 +182,7 @@ def latent_dashboard(codes, # latent activations, shape (n, latents)
                      images, # the inputs, as images (n, h, w), (n, h, w, 1) or rows (n, h * w)
                      latent:int, # which latent
                      k:int=20, # top inputs shown
-                     labels=None, # class of each input, to show the class mix; None: not shown
+                     labels:ArrayLike|None=None, # class of each input, to show the class mix; None: not shown
                      image_shape:tuple|None=None, # (h, w) when `images` are rows; None: square
                     ):
     "One latent's page: its top-activating inputs with their activations, its firing frequency and the class mix."
@@ -235,7 +236,7 @@ def splice(model:keras.Model, # a functional or Sequential model with one output
            layer, # the layer whose output is replaced, by name or object
            reconstruct, # `activations -> activations`, rows of the layer's features: e.g. a dictionary's `reconstruct`
            x, # inputs: an array, or a `tf.data.Dataset` of `(inputs, targets)` batches
-           y=None, # targets, for `metric` (None with a dataset)
+           y:ArrayLike|None=None, # targets, for `metric` (None with a dataset)
            metric="sparse_categorical_accuracy", # a Keras metric: an instance, or a name
            scale:float=1.0, # the dictionary saw `scale * activations` (an `ActivationSource`'s `scale`)
            batch_size:int=256, # examples per batch (arrays)
