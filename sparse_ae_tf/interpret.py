@@ -10,6 +10,7 @@ import math
 import keras
 import numpy as np
 from keras import ops
+from matplotlib.axes import Axes
 from numpy.typing import ArrayLike
 
 from .files import atomic_path
@@ -130,7 +131,7 @@ def latent_stats(codes, # latent activations, shape (n, latents)
 
 def firing_histogram(frequency, # firing frequency of each latent, as `latent_stats` gives it
                      title:str="", # figure title
-                     ax:matplotlib.axes.Axes|None=None, # axes to draw on; None: a new figure
+                     ax:Axes|None=None, # axes to draw on; None: a new figure
                     ):
     "Histogram of the latents' log10 firing frequencies; dead latents are counted in the legend."
     import matplotlib.pyplot as plt  # here: the module draws only when asked

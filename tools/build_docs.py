@@ -407,6 +407,7 @@ class Site:
             page = next(p for p in self.pages if p.module == module)
             body = highlight(py.read_text(encoding="utf-8"), PythonLexer(), HtmlFormatter(linenos="inline", lineanchors="L", anchorlinenos=True))
             doc = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{self.lib_name}/{py.name}</title>\n'
+                   '<link rel="icon" href="data:,">\n'  # no favicon request: the browser would log its 404 as an error
                    f"<style>body{{font-family:sans-serif;margin:1em 2em}} .highlight pre{{font-size:0.8rem;line-height:1.35}} "
                    f".linenos{{color:#999;padding-right:1em}} {css}</style></head>\n<body>\n"
                    f'<p><a href="../{html.escape(page.out)}">{html.escape(page.title)}</a> &middot; <code>{self.lib_name}/{py.name}</code>, '
