@@ -26,7 +26,7 @@ setuptools.setup(
     url=cfg['git_url'],
     # find_namespace_packages: the bundled data folder (sparse_ae_tf/assets) is a namespace package with data files
     packages=setuptools.find_namespace_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
-    package_data={cfg['lib_path'] + '.assets': ['*.npz', '*.md']},
+    package_data={cfg['lib_path'] + '.assets': ['*.npz', '*.md', '*.hdf5', '*.json']},
     include_package_data=True,
     install_requires=shlex.split(cfg.get('requirements', '')),
     extras_require={'dev': shlex.split(cfg.get('dev_requirements', ''))},
