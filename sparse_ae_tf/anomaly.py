@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import numpy as np
-from fastcore.basics import patch, store_attr
+from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from numpy.typing import ArrayLike
 from scipy.special import erf
@@ -179,6 +179,8 @@ class SparseAEOutlierDetector(OutlierMixin, _ReconstructionDetector):
         return np.where(self.decision_function(X) >= 0, 1, -1)
 
 # %% ../nbs/06_anomaly.ipynb #f2bbffd2
+_RULE_OF = {"n_std": "mean_std", "contamination": "contamination", "threshold_value": "value"}
+
 class SparseAEDetector(_ReconstructionDetector):
     "Anomaly detector with PyOD's conventions: `decision_function` higher for anomalies, `predict` 1 / 0, `contamination` sets `threshold_`."
     @delegates(_ReconstructionDetector.__init__)
@@ -220,59 +222,52 @@ class SparseAEDetector(_ReconstructionDetector):
         check_is_fitted(self)
         return self._encode(self._scaled(validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)))
 
-# %% ../nbs/06_anomaly.ipynb #06b8f8cc
-@patch
-def predict_proba(self:SparseAEDetector,
-                  X, # examples, shape (n, n_features_in_)
-                  method:str="linear", # "linear" (min-max of the training scores) or "unify" (Gaussian error function)
-                  return_confidence:bool=False, # also return `predict_confidence(X)`
-                 ):
-    "Probability of each example being normal and anomalous, shape (n, 2); with the confidence if asked."
-    if method not in ("linear", "unify"): raise ValueError(f"{method!r} is not a valid probability conversion method: "
-                                                          f'use method="linear" or method="unify", got method={method!r}')
-    check_bool("return_confidence", return_confidence)
-    scores, train = self.decision_function(X), self.decision_scores_
-    if method == "linear":
-        spread = train.max() - train.min()
-        outlier = np.clip((scores - train.min()) / (spread if spread > 0 else 1.0), 0, 1)
-    else: outlier = np.clip(erf((scores - self._mu) / (self._sigma * np.sqrt(2) if self._sigma > 0 else 1.0)), 0, 1)
-    probs = np.stack([1 - outlier, outlier], axis=1)
-    return (probs, self.predict_confidence(X)) if return_confidence else probs
+    def predict_proba(self,
+                      X, # examples, shape (n, n_features_in_)
+                      method:str="linear", # "linear" (min-max of the training scores) or "unify" (Gaussian error function)
+                      return_confidence:bool=False, # also return `predict_confidence(X)`
+                     ):
+        "Probability of each example being normal and anomalous, shape (n, 2); with the confidence if asked."
+        if method not in ("linear", "unify"): raise ValueError(f"{method!r} is not a valid probability conversion method: "
+                                                              f'use method="linear" or method="unify", got method={method!r}')
+        check_bool("return_confidence", return_confidence)
+        scores, train = self.decision_function(X), self.decision_scores_
+        if method == "linear":
+            spread = train.max() - train.min()
+            outlier = np.clip((scores - train.min()) / (spread if spread > 0 else 1.0), 0, 1)
+        else: outlier = np.clip(erf((scores - self._mu) / (self._sigma * np.sqrt(2) if self._sigma > 0 else 1.0)), 0, 1)
+        probs = np.stack([1 - outlier, outlier], axis=1)
+        return (probs, self.predict_confidence(X)) if return_confidence else probs
 
-@patch
-def predict_confidence(self:SparseAEDetector,
-                       X, # examples, shape (n, n_features_in_)
-                      )->np.ndarray:
-    "PyOD's confidence in each example's label, in [0, 1], shape (n,)."
-    scores, n = self.decision_function(X), len(self.decision_scores_)
-    ranks = np.searchsorted(np.sort(self.decision_scores_), scores, side="right")  # training scores <= each score
-    confidence = 1 - binom.cdf(n - int(n * self.contamination), n, (1 + ranks) / (2 + n))
-    return np.where(scores > self.threshold_, confidence, 1 - confidence)
+    def predict_confidence(self,
+                           X, # examples, shape (n, n_features_in_)
+                          )->np.ndarray:
+        "PyOD's confidence in each example's label, in [0, 1], shape (n,)."
+        scores, n = self.decision_function(X), len(self.decision_scores_)
+        ranks = np.searchsorted(np.sort(self.decision_scores_), scores, side="right")  # training scores <= each score
+        confidence = 1 - binom.cdf(n - int(n * self.contamination), n, (1 + ranks) / (2 + n))
+        return np.where(scores > self.threshold_, confidence, 1 - confidence)
 
-# %% ../nbs/06_anomaly.ipynb #aca02486
-_RULE_OF = {"n_std": "mean_std", "contamination": "contamination", "threshold_value": "value"}
-
-@patch
-def set_threshold(self:SparseAEDetector,
-                  rule:str|None=None, # "mean_std", "max", "contamination" or "value"; None: implied by the parameter given
-                  n_std:float|None=None, # standard deviations above the mean (rule "mean_std")
-                  contamination:float|None=None, # fraction of training examples flagged (rule "contamination")
-                  threshold_value:float|None=None, # the threshold itself (rule "value")
-                 ):
-    "Change the threshold of a fitted detector without retraining; returns the detector."
-    check_is_fitted(self, "decision_scores_")
-    given = {k: v for k, v in dict(n_std=n_std, contamination=contamination, threshold_value=threshold_value).items()
-             if v is not None}
-    if rule is None:
-        implied = {_RULE_OF[k] for k in given}
-        if len(implied) != 1:
-            raise ValueError(f"pass `rule`, or exactly one of n_std, contamination, threshold_value; got rule=None, "
-                             + ", ".join(f"{k}={v!r}" for k, v in given.items()) if given else
-                             "pass `rule`, or one of n_std, contamination, threshold_value; got none of them")
-        rule = implied.pop()
-    params = dict(rule=rule, n_std=3.0, contamination=self.contamination, threshold_value=None) | given
-    self.threshold_ = threshold_from_scores(self.decision_scores_, **params)  # validates before anything changes
-    if "contamination" in given: self.set_params(contamination=contamination)
-    self.threshold_rule_ = rule
-    self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
-    return self
+    def set_threshold(self,
+                      rule:str|None=None, # "mean_std", "max", "contamination" or "value"; None: implied by the parameter given
+                      n_std:float|None=None, # standard deviations above the mean (rule "mean_std")
+                      contamination:float|None=None, # fraction of training examples flagged (rule "contamination")
+                      threshold_value:float|None=None, # the threshold itself (rule "value")
+                     ):
+        "Change the threshold of a fitted detector without retraining; returns the detector."
+        check_is_fitted(self, "decision_scores_")
+        given = {k: v for k, v in dict(n_std=n_std, contamination=contamination, threshold_value=threshold_value).items()
+                 if v is not None}
+        if rule is None:
+            implied = {_RULE_OF[k] for k in given}
+            if len(implied) != 1:
+                raise ValueError(f"pass `rule`, or exactly one of n_std, contamination, threshold_value; got rule=None, "
+                                 + ", ".join(f"{k}={v!r}" for k, v in given.items()) if given else
+                                 "pass `rule`, or one of n_std, contamination, threshold_value; got none of them")
+            rule = implied.pop()
+        params = dict(rule=rule, n_std=3.0, contamination=self.contamination, threshold_value=None) | given
+        self.threshold_ = threshold_from_scores(self.decision_scores_, **params)  # validates before anything changes
+        if "contamination" in given: self.set_params(contamination=contamination)
+        self.threshold_rule_ = rule
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
