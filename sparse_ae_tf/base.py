@@ -87,17 +87,23 @@ def _finite_sum(*groups):
     total = sum((ops.sum(ops.cast(t, "float32")) for group in groups for t in group), ops.zeros((), "float32"))
     return ops.isfinite(total)
 
-def _apply_if_finite_tf(optimizer, loss, grads, variables, logged):
-    "Apply `grads` unless they, `loss`, the `logged` objective so far or the updated `variables` are not finite (then restore)."
+def _scales_loss(optimizer)->bool:
+    "Whether `optimizer` is Keras's `LossScaleOptimizer`: it unscales the gradients and skips (and lowers its scale) where they overflow."
+    return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+def _guarded_state(model)->list:
+    "Every variable a step may change: the model's (trainable or not: thresholds, counters, seeds) and the optimizer's."
+    return list(model.variables) + list(model.optimizer.variables)
+
+def _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, before):
+    "Apply `grads` unless they, `loss`, the `logged` objective so far or the updated `variables` are not finite (then put `state` back to `before`)."
     import tensorflow as tf
-    if tf.distribute.has_strategy(): return _apply_if_finite_replica(optimizer, loss, grads, variables, logged)
-    if not optimizer.built: optimizer.build(variables)  # outside the branch: variables cannot be made inside a tf.cond
-    state = list(variables) + [optimizer.iterations]
-    before = [tf.identity(v) for v in state]
+    if tf.distribute.has_strategy(): return _apply_if_finite_replica(optimizer, loss, grads, variables, logged, state, before)
+    checked = [] if _scales_loss(optimizer) else grads  # overflowing scaled gradients are the loss-scale optimizer's to skip
     def apply():
         optimizer.apply(grads, variables)
         return _finite_sum(variables)
-    applied = tf.cond(_finite_sum([loss, logged], grads), apply, lambda: tf.constant(False))
+    applied = tf.cond(_finite_sum([loss, logged], checked), apply, lambda: tf.constant(False))
     def restore():
         for v, old in zip(state, before): v.assign(old)
         return tf.constant(False)
@@ -114,25 +120,34 @@ def _compiled_apply(model):
     "`_apply_if_finite_tf` for this model's weights and optimizer, compiled with XLA on its own (made once per optimizer)."
     import tensorflow as tf
     cache, optimizer, variables = model.__dict__.setdefault("_compiled_apply", {}), model.optimizer, model.trainable_weights
-    logged = model._loss_tracker.variables[0]
+    logged, state = model._loss_tracker.variables[0], _guarded_state(model)
     if id(optimizer) not in cache:
-        cache[id(optimizer)] = tf.function(lambda loss, grads: _apply_if_finite_tf(optimizer, loss, grads, variables, logged), jit_compile=True)
+        cache[id(optimizer)] = tf.function(lambda loss, grads, before: _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, before), jit_compile=True)
     return cache[id(optimizer)]
+
+def _snapshot(model):
+    "The variables a step may change (`_guarded_state`) and copies of their values, taken before the forward pass."
+    import tensorflow as tf
+    if not model.optimizer.built: model.optimizer.build(model.trainable_weights)  # here: no variables can be made inside a tf.cond
+    state = _guarded_state(model)
+    return state, [tf.identity(v) for v in state]
 
 def _tf_train_step(model, data):
     "One guarded optimizer step on TensorFlow, by autodiff or by the model's explicit gradient."
     import tensorflow as tf
     x, y, sample_weight = model._unpack_batch(data)
+    state, before = _snapshot(model)
     if model._explicit_step and y is None and sample_weight is None:  # products as oneDNN ops, the rest compiled
         loss, y_pred, grads = model.explicit_gradients(x, y, sample_weight)
-        applied = _compiled_apply(model)(loss, grads)
+        applied = _compiled_apply(model)(loss, grads, before)
     else:
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
             loss = model.compute_loss(x, y, y_pred, sample_weight, training=True)
             scaled = model.optimizer.scale_loss(loss)
-        variables = model.trainable_weights  # after the call, which builds a model that is not built yet
-        applied = _apply_if_finite_tf(model.optimizer, loss, tape.gradient(scaled, variables), variables, model._loss_tracker.variables[0])
+        variables = model.trainable_weights
+        applied = _apply_if_finite_tf(model.optimizer, loss, tape.gradient(scaled, variables), variables,
+                                      model._loss_tracker.variables[0], state, before)
     reported = tf.where(applied, loss, tf.constant(math.nan, loss.dtype)) * _replicas()
     model._loss_tracker.update_state(reported, sample_weight=tf.shape(x)[0])
     return _with_axis(model.compute_metrics(x, y, y_pred, sample_weight))
@@ -149,7 +164,7 @@ def _jax_train_step(model, state, data):
         trainable, non_trainable, metrics_vars, x, y, sample_weight, training=True, optimizer_variables=optimizer_vars)
     new_trainable, new_optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
     logged = metrics_vars[[id(v) for v in model.metrics_variables].index(id(model._loss_tracker.variables[0]))]
-    ok = _finite_sum([loss, logged], grads, new_trainable)
+    ok = _finite_sum([loss, logged], [] if _scales_loss(model.optimizer) else grads, new_trainable)  # the loss-scale optimizer skips overflowing scaled gradients itself
     keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
     trainable, optimizer_vars, non_trainable = keep(new_trainable, trainable), keep(new_optimizer_vars, optimizer_vars), keep(new_non_trainable, non_trainable)
     logs, metrics_vars = model._update_metrics_variables(metrics_vars, jnp.where(ok, loss, jnp.nan), x, y, y_pred, sample_weight)
@@ -229,13 +244,12 @@ class _IndexBatches(keras.utils.PyDataset):
         return ((self.feed.index[i * b:(i + 1) * b],) + self.feed.arrays,)
 
 # %% ../nbs/00b_base.ipynb #861cd3f6
-def _apply_if_finite_replica(optimizer, loss, grads, variables, logged):
-    "`_apply_if_finite_tf` in a replica of a `tf.distribute` strategy: the update is undone everywhere unless all was finite."
+def _apply_if_finite_replica(optimizer, loss, grads, variables, logged, state, before):
+    "`_apply_if_finite_tf` in a replica of a `tf.distribute` strategy: the update is undone everywhere (`state` back to `before`) unless all was finite."
     import tensorflow as tf
     context = tf.distribute.get_replica_context()
-    total = context.all_reduce("sum", sum((ops.sum(ops.cast(t, "float32")) for t in [loss, logged, *grads]), ops.zeros((), "float32")))
-    state = list(variables) + list(optimizer.variables)  # the step counter and the moments too
-    before = [tf.identity(v) for v in state]
+    checked = [] if _scales_loss(optimizer) else grads
+    total = context.all_reduce("sum", sum((ops.sum(ops.cast(t, "float32")) for t in [loss, logged, *checked]), ops.zeros((), "float32")))
     optimizer.apply(grads, variables)  # Keras's: all-reduces the gradients and updates every copy (a merge_call)
     finite = tf.logical_and(ops.isfinite(total), _finite_sum(variables))  # the same on every replica
     def decide(strategy, finite, before):  # in cross-replica context, where a tf.cond may update mirrored variables
@@ -512,8 +526,47 @@ class _StreamFeed(keras.callbacks.Callback):
 
 # %% ../nbs/00b_base.ipynb #e2750eff
 def _sharded()->bool:
-    "Whether a `keras.distribution` (JAX) lays batches out over several devices: then Keras's own feed shards them."
+    "Whether a `keras.distribution` (JAX) lays batches out over several devices: then Keras shards each batch the feed hands it."
     return keras.backend.backend() == "jax" and keras.distribution.distribution() is not None
+
+class _ShardedFeed(_Feed):
+    "The feed under a `keras.distribution`: each global batch gathered on the host in one device's order; Keras splits it over the devices."
+    def __init__(self, model, arrays, batch_size, shuffle):
+        import jax
+        super().__init__(arrays, batch_size, shuffle)
+        dist = keras.distribution.distribution()
+        mesh = dist.device_mesh  # this process feeds its devices' rows of the batch axis
+        self.devices = D = mesh.shape[list(mesh.axis_names).index(dist.batch_dim_name)] // jax.process_count()
+        if batch_size % D or self.n < D:
+            raise ValueError(f"`batch_size` must be a multiple of the {D} devices each batch is split over, and `x` must have at least "
+                             f"{D} rows, got batch_size={batch_size} and {self.n} rows")
+        if 0 < self.n % batch_size < D: self.n_batches -= 1  # a last batch too small to give every device a row
+        self.arrays, self.index, self.data = arrays, np.arange(self.n, dtype=np.int32), _HostBatches(self)
+
+    def set_order(self, order): self.index = order
+    def gather(self, batch): return self.unpack(list(batch))
+    def close(self): self.arrays = ()
+
+def _check_sharded_validation(data, batch_size:int):
+    "Refuse validation arrays whose batches (the last one too) do not split evenly over the devices (Keras's `evaluate` fails there)."
+    if not (_sharded() and isinstance(data, tuple)): return
+    import jax
+    dist = keras.distribution.distribution()
+    D = dist.device_mesh.shape[list(dist.device_mesh.axis_names).index(dist.batch_dim_name)] // jax.process_count()
+    n = len(data[0])
+    if batch_size % D or n % batch_size % D:
+        raise ValueError(f"the validation batches must split evenly over the {D} devices of the keras.distribution: "
+                         f"validation_batch_size and the last batch's rows must be multiples of {D}, got {n} rows in batches of {batch_size}")
+
+class _HostBatches(keras.utils.PyDataset):
+    "Batch `i` of the current epoch as host arrays, its last rows cut to a multiple of the devices."
+    def __init__(self, feed): super().__init__(); self.feed = feed
+    def __len__(self): return self.feed.n_batches
+    def __getitem__(self, i):
+        b, D = self.feed.batch_size, self.feed.devices
+        rows = self.feed.index[i * b:(i + 1) * b]
+        rows = rows[:len(rows) - len(rows) % D]
+        return tuple(a[rows] for a in self.feed.arrays)
 
 def _check_weights(w, n:int)->np.ndarray:
     "`sample_weight` as a 1-D float32 array of `n` finite weights >= 0, or a `ValueError`."
@@ -557,7 +610,7 @@ class _FitPlan:
         self.callbacks, self.x, self.y, self.sample_weight = [self.guard] + _check_callbacks(callbacks), x, y, sample_weight
         if x is None: raise ValueError("`x` must be the training data, got x=None")
         arrays, stream = None, False
-        if _is_array(x) and class_weight is None and steps_per_epoch is None and not _sharded():
+        if _is_array(x) and class_weight is None and steps_per_epoch is None:
             arrays, validation_data = self._checked_arrays(validation_split, validation_data)
         elif _is_stream(x):
             if y is not None or sample_weight is not None: raise ValueError("a streaming `x` carries no `y` or `sample_weight`: pass a tf.data.Dataset of (x, y) batches instead")
@@ -566,6 +619,7 @@ class _FitPlan:
             raise ValueError(f"`x` must be an array, a path, a memory map or a dataset, got {type(x).__name__}"
                              + (" (validation_split needs arrays)" if validation_split else ""))
         self.validation_data = _checked_validation(model, validation_data, batch_size or 32)
+        _check_sharded_validation(self.validation_data, batch_size or 32)
         if not model.compiled: raise ValueError("compile the model before `fit`: model.compile() uses the measured defaults")
         model.shuffle_seed_ = int(np.random.randint(2**31 - 1))  # a callback that restores a run sets the run's own
         if arrays is not None: self.feed = self._array_feed(arrays)
@@ -598,7 +652,7 @@ class _FitPlan:
             if not model.built: model.build((None,) + tuple(x.shape[1:]))
             model._symbolic_build(data_batch=(x[:1],) if y is None else (x[:1], y[:1]))
         if w is not None and y is None: y = x  # the target of an autoencoder is its input
-        feed_type = _JAXFeed if keras.backend.backend() == "jax" else _ReplicaFeed if getattr(model, "_distribute_strategy", None) else _TFFeed
+        feed_type = _ShardedFeed if _sharded() else _JAXFeed if keras.backend.backend() == "jax" else _ReplicaFeed if getattr(model, "_distribute_strategy", None) else _TFFeed
         feed = feed_type(model, [a for a in (x, y, w) if a is not None], self.batch_size, self.shuffle)
         self.y = self.sample_weight = self.batch_size = None  # the feed hands out batches of all three
         return feed
