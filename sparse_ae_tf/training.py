@@ -14,7 +14,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import scipy.optimize
-from fastcore.basics import patch
 
 from .base import BaseModel, draws_random
 from .files import read_checkpoint, save_checkpoint
@@ -119,6 +118,27 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         if not all(np.isfinite(list(logs.values()))): return  # a diverged epoch is never written
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs"): self._write(epoch + 1)
 
+    def _check(self, arrays:dict, state:dict):
+        "Raise a `ValueError` saying what differs when the checkpoint does not belong to this run."
+        where, model = f"`path` {str(self.path)!r}", self.model
+        for what, now in (("model", _config_json(model)), ("optimizer", _config_json(model.optimizer))):
+            if state.get(what) != now:
+                diff = _differences(json.loads(state.get(what) or "{}"), json.loads(now))
+                raise ValueError(f"{where} holds a checkpoint of another {what} ({'; '.join(diff) or 'its class'}): "
+                                 "resume with the settings it was made with, or delete the file to start over")
+        if state.get("settings") != self.settings:
+            raise ValueError(f"{where} was made with fit settings {state.get('settings')}, this run has {self.settings}")
+        saved = [c["class"] for c in state.get("callbacks", [])]
+        if saved != [type(c).__name__ for c in self.peers]:
+            raise ValueError(f"{where} was made with the callbacks {saved}, this run has {[type(c).__name__ for c in self.peers]}")
+        for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
+            for i, v in enumerate(variables):
+                a = arrays.get(f"{prefix}/{i}")
+                if a is None or tuple(a.shape) != tuple(v.shape):
+                    raise ValueError(f"{where}: {prefix} variable {v.path} has shape {tuple(v.shape)}, the file "
+                                     + ("has none" if a is None else f"has {a.shape}"))
+                if a.dtype.kind == "f" and not np.isfinite(a).all(): raise ValueError(f"{where}: {prefix} variable {v.path} is not finite")
+
     def _write(self, epoch):
         "Write the run's state after `epoch` epochs."
         model, to_numpy = self.model, keras.ops.convert_to_numpy
@@ -134,28 +154,6 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                  "settings": self.settings}
         save_checkpoint(self.path, arrays, state)
 
-# %% ../nbs/02_training.ipynb #2254b05c
-@patch
-def _check(self:TrainingCheckpoint, arrays:dict, state:dict):
-    "Raise a `ValueError` saying what differs when the checkpoint does not belong to this run."
-    where, model = f"`path` {str(self.path)!r}", self.model
-    for what, now in (("model", _config_json(model)), ("optimizer", _config_json(model.optimizer))):
-        if state.get(what) != now:
-            diff = _differences(json.loads(state.get(what) or "{}"), json.loads(now))
-            raise ValueError(f"{where} holds a checkpoint of another {what} ({'; '.join(diff) or 'its class'}): "
-                             "resume with the settings it was made with, or delete the file to start over")
-    if state.get("settings") != self.settings:
-        raise ValueError(f"{where} was made with fit settings {state.get('settings')}, this run has {self.settings}")
-    saved = [c["class"] for c in state.get("callbacks", [])]
-    if saved != [type(c).__name__ for c in self.peers]:
-        raise ValueError(f"{where} was made with the callbacks {saved}, this run has {[type(c).__name__ for c in self.peers]}")
-    for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
-        for i, v in enumerate(variables):
-            a = arrays.get(f"{prefix}/{i}")
-            if a is None or tuple(a.shape) != tuple(v.shape):
-                raise ValueError(f"{where}: {prefix} variable {v.path} has shape {tuple(v.shape)}, the file "
-                                 + ("has none" if a is None else f"has {a.shape}"))
-            if a.dtype.kind == "f" and not np.isfinite(a).all(): raise ValueError(f"{where}: {prefix} variable {v.path} is not finite")
 
 # %% ../nbs/02_training.ipynb #1856163f
 def _float64_twin(model):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from fastcore.basics import patch
 from keras import ops
 
 from .base import BaseModel, batch_mean, draws_random
@@ -448,58 +447,54 @@ class KSparseAutoencoder(BaseModel):
         self.dead_tracker.update_state(self.dead_fraction_, sample_weight=ops.shape(y_pred)[0])
         return super().compute_loss(x, y, y_pred, sample_weight, training)
 
+    def init_pre_bias(self, x, # training examples, shape (n, input_dim)
+                     ):
+        "Set the pre-encoder bias `b_pre` to the mean of `x`, building the model if needed; returns the model."
+        x = self.check_input(x)
+        if not self.built: self.build((None, self.input_dim))
+        self.pre_bias.assign(x.mean(axis=0))
+        return self
+
+    @property
+    def dead_fraction_(self):
+        "Fraction of latents that have not fired in the last `dead_after` training examples (a float tensor)."
+        return ops.mean(ops.cast(self.since_fired >= self.dead_after, "float32"))
+
+    def encode(self, x, batch_size:int=1024):
+        "The sparse codes of `x` as a numpy array (topk: at most `k` non-zeros per row; batchtopk and jumprelu: those above their thresholds)."
+        x, batch_size = self.check_input(x), check_int("batch_size", batch_size)
+        if not self.built: self.build((None, self.input_dim))
+        def codes(xb):
+            if self.activation == "topk": return _dense_codes(*self._latents(xb)[1:], self.hidden_dim)
+            return self._activate(self._pre(xb))
+        return np.concatenate([ops.convert_to_numpy(codes(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+
+    def decode(self, codes, # latent activations, shape (n, hidden_dim)
+               batch_size:int=1024, # rows per product
+              ):
+        "The reconstructions `codes W_dec + b_pre` of `codes`, as a numpy array."
+        codes = check_array(codes, "codes", self.hidden_dim, self.dtype_policy.variable_dtype)
+        batch_size = check_int("batch_size", batch_size)
+        if not self.built: self.build((None, self.input_dim))
+        return np.concatenate([ops.convert_to_numpy(ops.matmul(ops.cast(codes[i:i + batch_size], self.compute_dtype), self.decoder_kernel)
+                                                    + self.pre_bias) for i in range(0, len(codes), batch_size)])
+
+    @property
+    def hidden_weights(self):
+        "Encoder weights, one column per latent, shape (input_dim, hidden_dim)."
+        return ops.convert_to_numpy(self.encoder_kernel)
+
+    @property
+    def dictionary(self):
+        "Decoder directions, one unit-norm row per latent, shape (hidden_dim, input_dim)."
+        return ops.convert_to_numpy(self.decoder_kernel)
+
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "hidden_dim": self.hidden_dim, "k": self.k,
                 "k_aux": self.k_aux, "aux_coef": self.aux_coef, "dead_after": self.dead_after, "tied_init": self.tied_init,
                 "activation": self.activation, "momentum": self.momentum, "l0": self.l0, "bandwidth": self.bandwidth,
                 "initial_threshold": self.initial_threshold}
 
-
-# %% ../nbs/09_variants.ipynb #cd746226
-@patch
-def init_pre_bias(self:KSparseAutoencoder, x, # training examples, shape (n, input_dim)
-                 ):
-    "Set the pre-encoder bias `b_pre` to the mean of `x`, building the model if needed; returns the model."
-    x = self.check_input(x)
-    if not self.built: self.build((None, self.input_dim))
-    self.pre_bias.assign(x.mean(axis=0))
-    return self
-
-@patch(as_prop=True)
-def dead_fraction_(self:KSparseAutoencoder):
-    "Fraction of latents that have not fired in the last `dead_after` training examples (a float tensor)."
-    return ops.mean(ops.cast(self.since_fired >= self.dead_after, "float32"))
-
-@patch
-def encode(self:KSparseAutoencoder, x, batch_size:int=1024):
-    "The sparse codes of `x` as a numpy array (topk: at most `k` non-zeros per row; batchtopk and jumprelu: those above their thresholds)."
-    x, batch_size = self.check_input(x), check_int("batch_size", batch_size)
-    if not self.built: self.build((None, self.input_dim))
-    def codes(xb):
-        if self.activation == "topk": return _dense_codes(*self._latents(xb)[1:], self.hidden_dim)
-        return self._activate(self._pre(xb))
-    return np.concatenate([ops.convert_to_numpy(codes(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
-
-@patch
-def decode(self:KSparseAutoencoder, codes, # latent activations, shape (n, hidden_dim)
-           batch_size:int=1024, # rows per product
-          ):
-    "The reconstructions `codes W_dec + b_pre` of `codes`, as a numpy array."
-    codes = check_array(codes, "codes", self.hidden_dim, self.dtype_policy.variable_dtype)
-    batch_size = check_int("batch_size", batch_size)
-    if not self.built: self.build((None, self.input_dim))
-    return np.concatenate([ops.convert_to_numpy(ops.matmul(ops.cast(codes[i:i + batch_size], self.compute_dtype), self.decoder_kernel)
-                                                + self.pre_bias) for i in range(0, len(codes), batch_size)])
-
-@patch(as_prop=True)
-def hidden_weights(self:KSparseAutoencoder):
-    "Encoder weights, one column per latent, shape (input_dim, hidden_dim)."
-    return ops.convert_to_numpy(self.encoder_kernel)
-
-@patch(as_prop=True)
-def dictionary(self:KSparseAutoencoder):
-    "Decoder directions, one unit-norm row per latent, shape (hidden_dim, input_dim)."
-    return ops.convert_to_numpy(self.decoder_kernel)
 
 # %% ../nbs/09_variants.ipynb #3a731438
 def pretrain_stack(x, # training examples, shape (n, input_dim)
@@ -580,6 +575,43 @@ class StackedSparseAutoencoder(BaseModel):
         if n is not None and len(y) != n: raise ValueError(f"`{name}` must have one label per example of `x` ({n}), got {len(y)}")
         return y.astype("int32")
 
+    @classmethod
+    def from_autoencoders(cls,
+                          autoencoders, # trained `SparseAutoencoder`s, first (on the input) to last
+                          n_classes:int=10, # number of classes
+                          weight_decay:float=1e-4, # weight decay of the softmax weights
+                          **kwargs, # passed to the constructor (e.g. `name`, `dtype`)
+                         ):
+        "A stack whose encoder layers start as the trained encoders of `autoencoders`; the softmax starts at random."
+        aes = list(autoencoders) if isinstance(autoencoders, (list, tuple)) else []
+        if not aes or not all(isinstance(a, SparseAutoencoder) and a.built for a in aes):
+            raise ValueError(f"`autoencoders` must be a non-empty list of trained SparseAutoencoder, got {autoencoders!r}")
+        for i, (a, b) in enumerate(zip(aes, aes[1:])):
+            if b.input_dim != a.hidden_dim:
+                raise ValueError(f"autoencoders[{i + 1}] takes {b.input_dim} inputs but autoencoders[{i}] gives {a.hidden_dim} features")
+        if any(a.sparsity == "topk" for a in aes) or len({a.hidden_activation for a in aes}) > 1:
+            raise ValueError("`autoencoders` must share one hidden activation and have no TopK layer, got "
+                             f"{[(a.hidden_activation, a.sparsity) for a in aes]}")
+        stack = cls(aes[0].input_dim, [a.hidden_dim for a in aes], n_classes, aes[0].hidden_activation, weight_decay, **kwargs)
+        stack.build((None, aes[0].input_dim))
+        for dense, ae in zip(stack.encoder_denses, aes): dense.set_weights(ae.encoder_dense.get_weights())
+        return stack
+
+    def features(self, x, batch_size:int=1024):
+        "Output of the last encoder layer for `x`, as a numpy array."
+        x = self.check_input(x)
+        return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
+
+    def predict_classes(self, x, batch_size:int=1024):
+        "The most probable class of each example of `x`."
+        x = self.check_input(x)
+        return np.argmax(ops.convert_to_numpy(self.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0)), axis=-1)
+
+    def score(self, x, y):
+        "Accuracy of `predict_classes` on `(x, y)`."
+        x = self.check_input(x)
+        return float(np.mean(self.predict_classes(x) == self.check_target(y, "y", len(x))))
+
     @property
     def reconstruct(self):
         "A classifier reconstructs nothing: `predict_classes` or `predict` give its output."
@@ -589,43 +621,3 @@ class StackedSparseAutoencoder(BaseModel):
         return {**super().get_config(), "input_dim": self.input_dim, "hidden_dims": self.hidden_dims,
                 "n_classes": self.n_classes, "hidden_activation": self.hidden_activation, "weight_decay": self.weight_decay}
 
-# %% ../nbs/09_variants.ipynb #3b733e84
-@patch(cls_method=True)
-def from_autoencoders(cls:StackedSparseAutoencoder,
-                      autoencoders, # trained `SparseAutoencoder`s, first (on the input) to last
-                      n_classes:int=10, # number of classes
-                      weight_decay:float=1e-4, # weight decay of the softmax weights
-                      **kwargs, # passed to the constructor (e.g. `name`, `dtype`)
-                     ):
-    "A stack whose encoder layers start as the trained encoders of `autoencoders`; the softmax starts at random."
-    aes = list(autoencoders) if isinstance(autoencoders, (list, tuple)) else []
-    if not aes or not all(isinstance(a, SparseAutoencoder) and a.built for a in aes):
-        raise ValueError(f"`autoencoders` must be a non-empty list of trained SparseAutoencoder, got {autoencoders!r}")
-    for i, (a, b) in enumerate(zip(aes, aes[1:])):
-        if b.input_dim != a.hidden_dim:
-            raise ValueError(f"autoencoders[{i + 1}] takes {b.input_dim} inputs but autoencoders[{i}] gives {a.hidden_dim} features")
-    if any(a.sparsity == "topk" for a in aes) or len({a.hidden_activation for a in aes}) > 1:
-        raise ValueError("`autoencoders` must share one hidden activation and have no TopK layer, got "
-                         f"{[(a.hidden_activation, a.sparsity) for a in aes]}")
-    stack = cls(aes[0].input_dim, [a.hidden_dim for a in aes], n_classes, aes[0].hidden_activation, weight_decay, **kwargs)
-    stack.build((None, aes[0].input_dim))
-    for dense, ae in zip(stack.encoder_denses, aes): dense.set_weights(ae.encoder_dense.get_weights())
-    return stack
-
-@patch
-def features(self:StackedSparseAutoencoder, x, batch_size:int=1024):
-    "Output of the last encoder layer for `x`, as a numpy array."
-    x = self.check_input(x)
-    return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
-
-@patch
-def predict_classes(self:StackedSparseAutoencoder, x, batch_size:int=1024):
-    "The most probable class of each example of `x`."
-    x = self.check_input(x)
-    return np.argmax(ops.convert_to_numpy(self.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0)), axis=-1)
-
-@patch
-def score(self:StackedSparseAutoencoder, x, y):
-    "Accuracy of `predict_classes` on `(x, y)`."
-    x = self.check_input(x)
-    return float(np.mean(self.predict_classes(x) == self.check_target(y, "y", len(x))))
