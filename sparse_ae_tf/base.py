@@ -515,6 +515,7 @@ class _StreamFeed(keras.callbacks.Callback):
         from sparse_ae_tf.streaming import batches, source_info
         super().__init__()
         info, self.epoch, self.seed, self.signature = source_info(source, model.input_dim), 0, 0, None
+        self.input_dim = info["input_dim"]
         def epoch_batches(): yield from batches(source, batch_size, info["input_dim"], self.seed, self.epoch, shuffle).as_numpy_iterator()
         self.data = tf.data.Dataset.from_generator(epoch_batches, output_signature=tf.TensorSpec((None, info["input_dim"]), tf.float32))
         self.sized = info["n"] is not None  # a file's rows are known; a TFRecord file's or a dataset's are counted by the first epoch
@@ -598,6 +599,21 @@ def _prepare_step(model, batch_size, feed):
     requested = model._requested_jit
     model.jit_compile = False if model._explicit_step else (_default_jit(model) if requested == "auto" else bool(requested))
 
+# %% ../nbs/00b_base.ipynb #b41d0a11
+def _build_for(model, batch):
+    "Build `model` (and its metrics) for one `batch` of `(x,)` or `(x, y)` before the step is traced: XLA cannot make variables."
+    if batch is None: return
+    with _strategy_scope(model):  # the model's and the optimizer's variables belong to its strategy
+        if not model.built: model.build((None,) + tuple(batch[0].shape[1:]))
+        model._symbolic_build(data_batch=batch)
+
+def _spec_batch(dataset):
+    "A batch of zeros shaped as one of `dataset`'s batches of `x` or `(x, y)` (None where its shapes are not known)."
+    spec = getattr(dataset, "element_spec", None)
+    specs = spec[:2] if isinstance(spec, tuple) else (spec,)
+    if not specs or any(getattr(s, "shape", None) is None or None in tuple(s.shape)[1:] or s.shape.rank is None for s in specs): return None
+    return tuple(np.zeros((1,) + tuple(s.shape)[1:], s.dtype.as_numpy_dtype) for s in specs)
+
 # %% ../nbs/00b_base.ipynb #35b126a6
 class _FitPlan:
     "What `fit` gives Keras's `fit`: checked inputs, the feed that holds them, and the guard."
@@ -610,8 +626,11 @@ class _FitPlan:
         self.callbacks, self.x, self.y, self.sample_weight = [self.guard] + _check_callbacks(callbacks), x, y, sample_weight
         if x is None: raise ValueError("`x` must be the training data, got x=None")
         arrays, stream = None, False
-        if _is_array(x) and class_weight is None and steps_per_epoch is None:
+        if _is_array(x):
             arrays, validation_data = self._checked_arrays(validation_split, validation_data)
+            if steps_per_epoch is not None:  # Keras's own feed counts the steps: it gets the checked arrays
+                (self.x, self.y, self.sample_weight), arrays = arrays, None
+                _build_for(model, (self.x[:1],) if self.y is None else (self.x[:1], self.y[:1]))
         elif _is_stream(x):
             if y is not None or sample_weight is not None: raise ValueError("a streaming `x` carries no `y` or `sample_weight`: pass a tf.data.Dataset of (x, y) batches instead")
             stream = True
@@ -624,6 +643,8 @@ class _FitPlan:
         model.shuffle_seed_ = int(np.random.randint(2**31 - 1))  # a callback that restores a run sets the run's own
         if arrays is not None: self.feed = self._array_feed(arrays)
         if stream: self.feed, self.batch_size = _StreamFeed(model, x, self.batch_size, shuffle), None
+        if stream: _build_for(model, (np.zeros((1, self.feed.input_dim), "float32"),))
+        elif arrays is None and steps_per_epoch is None: _build_for(model, _spec_batch(x))  # a dataset of batches
         if self.feed is not None:
             self.x, self.shuffle = self.feed.data, False
             self.callbacks.insert(0, self.feed)
@@ -648,9 +669,7 @@ class _FitPlan:
     def _array_feed(self, arrays):
         "The feed that keeps the checked arrays on the device (the model is built first, for the step to gather from)."
         (x, y, w), model = arrays, self.model
-        with _strategy_scope(model):  # the model's and the optimizer's variables belong to its strategy
-            if not model.built: model.build((None,) + tuple(x.shape[1:]))
-            model._symbolic_build(data_batch=(x[:1],) if y is None else (x[:1], y[:1]))
+        _build_for(model, (x[:1],) if y is None else (x[:1], y[:1]))
         if w is not None and y is None: y = x  # the target of an autoencoder is its input
         feed_type = _ShardedFeed if _sharded() else _JAXFeed if keras.backend.backend() == "jax" else _ReplicaFeed if getattr(model, "_distribute_strategy", None) else _TFFeed
         feed = feed_type(model, [a for a in (x, y, w) if a is not None], self.batch_size, self.shuffle)
