@@ -227,7 +227,7 @@ def train_lbfgs(model:BaseModel, # the model to train (built on first use); its 
     result = scipy.optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=record,
                                      options={"maxiter": max_iter, "maxfun": 2 * max_iter})
     fun(result.x)  # leave the twin at the solution, whatever the last trial point was
-    for mine, theirs in zip(model.trainable_variables, twin.trainable_variables):
+    for mine, theirs in zip(model.weights, twin.weights):  # all the objective touched: also a threshold, a counter
         mine.assign(np.asarray(keras.ops.convert_to_numpy(theirs), mine.dtype))
     history["seconds"], history["message"] = time.perf_counter() - start, str(result.message)
     stopped = _lbfgs_stop(result, max_iter)
