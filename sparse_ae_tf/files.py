@@ -108,7 +108,6 @@ def load_model(path):
     if not path.is_file(): raise FileNotFoundError(f"`path` does not exist or is not a file: {str(path)!r}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"`path` is not a .keras model file (not a zip archive; truncated or foreign?): {str(path)!r}")
-    import sparse_ae_tf.models, sparse_ae_tf.variants, sparse_ae_tf.vae  # noqa: F401 (registers every model class)
     try: return keras.saving.load_model(path)
     except Exception as e:
         raise ValueError(f"`path` could not be loaded as a sparse_ae_tf model: {str(path)!r} ({type(e).__name__}: {e})") from None
