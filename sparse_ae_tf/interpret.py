@@ -17,7 +17,8 @@ from .files import atomic_path
 from .validation import check_array, check_bool, check_int, check_number
 
 # %% auto #0
-__all__ = ['ActivationSource', 'latent_stats', 'firing_histogram', 'top_activating', 'class_purity', 'latent_dashboard', 'splice']
+__all__ = ['ActivationSource', 'latent_stats', 'firing_histogram', 'top_activating', 'class_purity', 'latent_dashboard',
+           'direction_logits', 'HTML', 'text_dashboard', 'splice']
 
 # %% ../nbs/15_interpret.ipynb #aa47688f
 def _is_dataset(x)->bool: return hasattr(x, "element_spec")  # a tf.data.Dataset, without importing TensorFlow
@@ -74,8 +75,13 @@ class ActivationSource:
             for xb in self.x: yield xb[0] if isinstance(xb, tuple) else xb
 
     def _raw_batches(self):
-        "The layer's activations, one batch at a time, as float32 rows of `input_dim` values."
-        for xb in self._inputs(): yield ops.convert_to_numpy(self.features(xb, training=False)).reshape(-1, self.input_dim)
+        "The layer's activations, one batch at a time, as float32 rows of `input_dim` values; a `ValueError` at the first NaN."
+        for i, xb in enumerate(self._inputs()):
+            a = ops.convert_to_numpy(self.features(xb, training=False)).reshape(-1, self.input_dim)
+            if not np.isfinite(a).all():
+                raise ValueError(f"`layer` {self.layer.name!r} gave {int((~np.isfinite(a)).sum())} NaN or infinite activation(s) in input batch {i}: "
+                                 "a dictionary cannot learn from them (check the model's weights and inputs)")
+            yield a
 
     def __len__(self)->int:
         "Rows of activations: examples times positions (a dataset is counted once, by reading its input batches)."
@@ -208,6 +214,69 @@ def latent_dashboard(codes, # latent activations, shape (n, latents)
     fig.suptitle(f"latent {latent}: active on {float((codes[:, latent] > 0).mean()):.1%} of the inputs", fontsize=9)
     return fig
 
+# %% ../nbs/15_interpret.ipynb #7d1c0a02
+def direction_logits(direction, # a latent's decoder direction, in the layer's units (input_dim,)
+                     kernel, # the readout from the layer to the logits, (input_dim, classes)
+                     k:int=10, # entries kept
+                    )->tuple:
+    "The `k` classes whose logits the direction raises most, and by how much: `(indices, values)`, largest first."
+    direction, kernel = np.asarray(direction, "float64").ravel(), np.asarray(kernel, "float64")
+    if kernel.ndim != 2 or kernel.shape[0] != len(direction):
+        raise ValueError(f"`kernel` must have shape ({len(direction)}, classes), got shape {kernel.shape}")
+    logits = direction @ kernel
+    top = np.argsort(-logits, kind="stable")[:check_int("k", k)]
+    return top, logits[top]
+
+# %% ../nbs/15_interpret.ipynb #7d1c0a03
+class HTML:
+    "An HTML fragment that notebooks and the docs site render."
+    def __init__(self, html:str): self.html = html
+    def _repr_html_(self)->str: return self.html
+    def __str__(self)->str: return self.html
+
+def _svg_histogram(values, bins:int=20, width:int=220, height:int=60)->str:
+    "A small inline SVG bar chart of the values' histogram, with the range under it."
+    counts, edges = np.histogram(values, bins=bins)
+    w, top = width / bins, max(int(counts.max()), 1)
+    bars = "".join(f'<rect x="{i * w:.1f}" y="{height - c / top * height:.1f}" width="{w - 1:.1f}" height="{c / top * height:.1f}" fill="#4a78b5"/>'
+                   for i, c in enumerate(counts))
+    return (f'<svg width="{width}" height="{height + 14}" role="img" aria-label="activation histogram">{bars}'
+            f'<text x="0" y="{height + 12}" font-size="10">{edges[0]:.2g}</text>'
+            f'<text x="{width}" y="{height + 12}" font-size="10" text-anchor="end">{edges[-1]:.2g}</text></svg>')
+
+# %% ../nbs/15_interpret.ipynb #7d1c0a04
+def text_dashboard(codes, # latent activations, shape (n, latents)
+                   texts, # the context of each row of `codes` (n strings)
+                   latent:int, # which latent
+                   k:int=10, # top contexts shown
+                   mark:int=-1, # index in each context of the character the activation belongs to
+                   next_chars:list|None=None, # the character that followed each context, shown after it; None: not shown
+                   promoted:list|None=None, # (label, value) pairs the latent promotes, e.g. from `direction_logits`
+                   title:str="", # a line under the heading (e.g. a reading of the latent)
+                  )->HTML:
+    "One latent's page as HTML: top-activating contexts with the activating character marked, its activation histogram, what it promotes."
+    import html as h
+    codes = _check_codes(codes)
+    if len(texts) != len(codes): raise ValueError(f"`texts` must have one context per row of `codes` ({len(codes)}), got {len(texts)}")
+    if next_chars is not None and len(next_chars) != len(codes):
+        raise ValueError(f"`next_chars` must have one character per row of `codes` ({len(codes)}), got {len(next_chars)}")
+    top, column = top_activating(codes, latent, k), codes[:, latent]
+    active, peak = column[column > 0], float(column.max()) if column.max() > 0 else 1.0
+    rows = []
+    for i in top:
+        t = str(texts[i]); m = mark % len(t) if t else 0
+        shade = f"rgba(230, 120, 20, {0.25 + 0.75 * column[i] / peak:.2f})"
+        after = "" if next_chars is None else f'<span style="color:#888"> &rarr; {h.escape(repr(str(next_chars[i])))}</span>'
+        rows.append(f'<tr><td style="text-align:right;padding-right:8px">{column[i]:.3g}</td><td style="font-family:monospace;white-space:pre">'
+                    f'{h.escape(t[:m])}<b style="background:{shade};outline:1px solid #c60">{h.escape(t[m:m + 1])}</b>{h.escape(t[m + 1:])}{after}</td></tr>')
+    head = (f'<div style="font-size:13px;margin:6px 0"><b>latent {latent}</b>: active on {len(active) / len(column):.1%} of the {len(column):,} contexts'
+            f'{", max " + format(float(active.max()), ".3g") if len(active) else ", never"}{" &mdash; " + h.escape(title) if title else ""}</div>')
+    side = _svg_histogram(active) if len(active) else "<i>never active</i>"
+    if promoted: side += "<div style='font-size:12px'>promotes: " + ", ".join(f"<code>{h.escape(repr(str(c)))}</code> {v:+.2f}" for c, v in promoted) + "</div>"
+    table = f'<table style="font-size:12px;border-collapse:collapse">{"".join(rows)}</table>'
+    return HTML(f'<div class="text-dashboard" style="border:1px solid #ddd;padding:6px;margin:4px 0">{head}'
+                f'<div style="display:flex;gap:16px;flex-wrap:wrap"><div>{table}</div><div>{side}</div></div></div>')
+
 # %% ../nbs/15_interpret.ipynb #0f5630c1
 def _metric(metric):
     "A fresh Keras metric from a name or from a metric's config."
@@ -218,6 +287,19 @@ def _metric(metric):
     if callable(m) and not isinstance(m, keras.metrics.Metric): m = keras.metrics.MeanMetricWrapper(m, name=metric)
     if m is None: raise ValueError(f"`metric` must be a Keras metric or its name, got metric={metric!r}")
     return m
+
+def _log_probs(output, from_logits:bool)->np.ndarray:
+    "Log-probabilities over the last axis of a model's output (float64), which must be a distribution unless logits."
+    o = np.asarray(ops.convert_to_numpy(output), "float64")
+    if from_logits: return o - o.max(-1, keepdims=True) - np.log(np.exp(o - o.max(-1, keepdims=True)).sum(-1, keepdims=True))
+    if (o < 0).any() or not np.allclose(o.sum(-1), 1, atol=1e-3):
+        raise ValueError("`kl` needs `model` to output probabilities over its last axis (a softmax), or `from_logits=True` for logits; "
+                         f"got outputs summing to {float(o.sum(-1).min()):.3g}..{float(o.sum(-1).max()):.3g}")
+    return np.log(np.maximum(o, 1e-30))
+
+def _kl(logp, logq)->np.ndarray:
+    "KL(p || q) of each distribution (last axis), from log-probabilities."
+    return (np.exp(logp) * (logp - logq)).sum(-1)
 
 def _xy_batches(x, y, batch_size):
     "`(inputs, targets)` batches of arrays, or of a dataset of such pairs."
@@ -241,21 +323,36 @@ def splice(model:keras.Model, # a functional or Sequential model with one output
            metric="sparse_categorical_accuracy", # a Keras metric: an instance, or a name
            scale:float=1.0, # the dictionary saw `scale * activations` (an `ActivationSource`'s `scale`)
            batch_size:int=256, # examples per batch (arrays)
+           kl:bool=False, # also the mean KL divergence from the original output distribution to the spliced and zero-ablated ones
+           from_logits:bool=False, # with `kl`: the model outputs logits (else probabilities over its last axis)
           )->dict:
-    "`metric` of `model` as it is, with `layer`'s output replaced by its reconstruction, and by zeros; and the fraction recovered."
+    "`metric` of `model` as it is, with `layer`'s output replaced by its reconstruction, and by zeros; the fraction recovered; optionally KL."
     head, layer = _feature_model(model, layer)
     if len(model.outputs) != 1: raise ValueError(f"`model` must have one output, got {len(model.outputs)}")
     if not callable(reconstruct): raise ValueError(f"`reconstruct` must be a function of activations, got reconstruct={reconstruct!r}")
     s = np.float32(check_number("scale", scale, 0, low_open=True))
     try: tail = keras.Model(layer.output, model.outputs[0])
     except ValueError as e: raise ValueError(f"`layer` must cut the model in two (no path from the inputs to the output around it), got layer={layer.name!r}: {e}") from None
+    kl, from_logits = check_bool("kl", kl), check_bool("from_logits", from_logits)
     metrics = {name: _metric(metric) for name in ("original", "spliced", "zero_ablated")}
+    divergence, seen = {"kl_spliced": 0.0, "kl_zero_ablated": 0.0}, 0
     for xb, yb in _xy_batches(x, y, check_int("batch_size", batch_size)):
         a = ops.convert_to_numpy(head(xb, training=False))
+        if not np.isfinite(a).all(): raise ValueError(f"`layer` {layer.name!r} gave NaN or infinite activations: there is nothing to splice (check the model and `x`)")
         rows = np.asarray(reconstruct(a.reshape(-1, a.shape[-1]) * s), "float32")
+        if rows.size != a.size or not np.isfinite(rows).all():
+            raise ValueError(f"`reconstruct` must return finite rows of the layer's {a.shape[-1]} features, got shape {rows.shape}"
+                             f"{'' if rows.size != a.size else ' with NaN or infinite values'}")
+        outputs = {}
         for name, a_new in (("original", a), ("spliced", rows.reshape(a.shape) / s), ("zero_ablated", np.zeros_like(a))):
-            metrics[name].update_state(yb, tail(a_new, training=False))
+            outputs[name] = tail(a_new, training=False)
+            metrics[name].update_state(yb, outputs[name])
+        if kl:
+            logp = {name: _log_probs(o, from_logits) for name, o in outputs.items()}
+            for name in ("spliced", "zero_ablated"): divergence["kl_" + name] += float(_kl(logp["original"], logp[name]).sum())
+            seen += int(np.prod(logp["original"].shape[:-1]))
     out = {name: float(ops.convert_to_numpy(m.result())) for name, m in metrics.items()}
+    if kl: out.update({name: total / seen for name, total in divergence.items()})
     span = out["original"] - out["zero_ablated"]
     out["recovered"] = (out["spliced"] - out["zero_ablated"]) / span if span else math.nan
     return out
