@@ -211,34 +211,53 @@ def jump_relu(z, # pre-activations, shape (batch, units)
 # %% ../nbs/00_sparsity.ipynb #fcce21fd
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class JumpReLU(keras.layers.Layer):
-    "`z * H(z - theta)` with a learned threshold per unit, trained by a straight-through estimator; adds `l0 * mean_i ||f(z_i)||_0`."
+    "`z * H(z - theta)` with a learned raw threshold per unit (straight-through estimator); adds `l0 * mean_i ||f(z_i)||_0`."
     def __init__(self,
                  l0:float=1e-3, # weight of the L0 penalty, >= 0
-                 bandwidth:float=1e-3, # epsilon of the straight-through estimator, > 0
-                 initial_threshold:float=1e-3, # every threshold's starting value, > 0
+                 bandwidth:float=0.1, # epsilon of the straight-through estimator, in units of the scale, > 0
+                 initial_threshold:float=1.0, # every threshold's start, in units of the scale, > 0
+                 scale:str|float="auto", # pre-activation scale: "auto" (RMS of the first training batch's) or a number > 0
                  **kwargs):
         super().__init__(**kwargs)
         self.l0, self.bandwidth = _check_weight("l0", l0), check_number("bandwidth", bandwidth, 0, low_open=True)
         self.initial_threshold = check_number("initial_threshold", initial_threshold, 0, low_open=True)
+        self.scale = scale if isinstance(scale, str) and scale == "auto" else check_number("scale", scale, 0, low_open=True)
 
     def build(self, input_shape):
-        start = keras.initializers.Constant(math.log(self.initial_threshold))
-        self.log_threshold = self.add_weight(shape=(input_shape[-1],), initializer=start, name="log_threshold")
+        self.relative_threshold = self.add_weight(shape=(input_shape[-1],), initializer=keras.initializers.Constant(self.initial_threshold),
+                                                  constraint=keras.constraints.NonNeg(), name="relative_threshold")
+        start = keras.initializers.Constant(0.0 if self.scale == "auto" else self.scale)  # 0: not measured yet
+        self.scale_ = self.add_weight(shape=(), initializer=start, trainable=False, name="scale")
+
+    def _unit(self):
+        "The scale, 1 while not measured yet."
+        s = ops.convert_to_tensor(self.scale_)
+        return ops.where(s > 0, s, ops.ones_like(s))
 
     @property
     def threshold(self):
-        "Each unit's threshold, `exp(log_threshold)`."
-        return ops.exp(self.log_threshold)
+        "Each unit's threshold on the pre-activation scale, `relative_threshold * scale`."
+        return self.relative_threshold * self._unit()
 
-    def call(self, inputs):
-        theta = ops.cast(self.threshold, inputs.dtype)
-        if self.l0: self.add_loss(self.l0 * ops.mean(ops.sum(jump_step(inputs, theta, self.bandwidth), axis=-1)))
-        return jump_relu(inputs, theta, self.bandwidth)
+    def call(self, inputs, training=False):
+        if training and self.scale == "auto":  # measure the scale on the first training batch, then keep it
+            rms = ops.cast(ops.sqrt(ops.mean(ops.square(inputs))), self.scale_.dtype)
+            self.scale_.assign(ops.where(self.scale_ > 0, self.scale_, ops.maximum(rms, 1e-12)))
+        theta, eps = ops.cast(self.threshold, inputs.dtype), ops.cast(self.bandwidth * self._unit(), inputs.dtype)
+        if self.l0: self.add_loss(self.l0 * ops.mean(ops.sum(jump_step(inputs, theta, eps), axis=-1)))
+        return jump_relu(inputs, theta, eps)
+
+    def load_own_variables(self, store):
+        "Load the weights; a layer saved with one `log_threshold` weight (absolute thresholds) loads with scale 1."
+        if len(store.keys()) != 1: return super().load_own_variables(store)
+        self.relative_threshold.assign(ops.exp(ops.convert_to_tensor(store["0"][...])))
+        self.scale_.assign(1.0)
 
     def compute_output_shape(self, input_shape): return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "l0": self.l0, "bandwidth": self.bandwidth, "initial_threshold": self.initial_threshold}
+        return {**super().get_config(), "l0": self.l0, "bandwidth": self.bandwidth, "initial_threshold": self.initial_threshold,
+                "scale": self.scale}
 
 # %% ../nbs/00_sparsity.ipynb #74f82f28
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
