@@ -359,8 +359,8 @@ class KSparseAutoencoder(BaseModel):
                  activation:str="topk", # "topk", "batchtopk" (`BatchTopK`) or "jumprelu" (`JumpReLU`)
                  momentum:float=0.99, # batchtopk: momentum of the moving average that sets the inference threshold
                  l0:float=1e-3, # jumprelu: weight of the L0 penalty `l0 * mean_i ||z_i||_0`
-                 bandwidth:float=1e-3, # jumprelu: epsilon of the straight-through estimator
-                 initial_threshold:float=1e-3, # jumprelu: every latent's starting threshold
+                 bandwidth:float=0.1, # jumprelu: epsilon of the straight-through estimator, in units of the pre-activation scale
+                 initial_threshold:float=1.0, # jumprelu: every latent's starting threshold, in units of the pre-activation scale
                  **kwargs):
         super().__init__(**kwargs)
         self.input_dim, self.hidden_dim = check_int("input_dim", input_dim), check_int("hidden_dim", hidden_dim)
