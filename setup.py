@@ -14,7 +14,6 @@ setuptools.setup(
     description=cfg['description'],
     keywords=cfg['keywords'],
     author=cfg['author'],
-    author_email=cfg['author_email'],
     license='Apache-2.0',
     classifiers=[
         'Development Status :: 3 - Alpha',
@@ -23,13 +22,14 @@ setuptools.setup(
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
-    url=cfg['git_url'],
+    # no url, no author_email: the project has no public home page or address yet (a placeholder would mislead)
     # find_namespace_packages: the bundled data folder (sparse_ae_tf/assets) is a namespace package with data files
     packages=setuptools.find_namespace_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     package_data={cfg['lib_path'] + '.assets': ['*.npz', '*.md', '*.hdf5', '*.json']},
     include_package_data=True,
     install_requires=shlex.split(cfg.get('requirements', '')),
-    extras_require={'dev': shlex.split(cfg.get('dev_requirements', ''))},
+    # install_requires carries environment markers (tensorflow-cpu or tensorflow by platform): see settings.ini
+    extras_require={'dev': shlex.split(cfg.get('dev_requirements', '')), 'jax': shlex.split(cfg.get('jax_requirements', ''))},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

@@ -2,8 +2,8 @@
 
 d = { 'settings': { 'branch': 'main',
                 'doc_baseurl': '/',
-                'doc_host': 'https://sparse-ae-tf.example.org',
-                'git_url': 'https://example.org/sparse_ae_tf',
+                'doc_host': 'http://127.0.0.1:8000',
+                'git_url': 'http://127.0.0.1:8000/source',
                 'lib_path': 'sparse_ae_tf'},
   'syms': { 'sparse_ae_tf.anomaly': { 'sparse_ae_tf.anomaly.SparseAEDetector': ('anomaly.html#sparseaedetector', 'sparse_ae_tf/anomaly.py'),
                                       'sparse_ae_tf.anomaly.SparseAEDetector.__init__': ( 'anomaly.html#sparseaedetector.__init__',

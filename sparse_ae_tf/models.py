@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from fastcore.basics import patch
 from keras import ops
 
+from . import document_parameters
 from .base import BaseModel, batch_mean, cpu_capabilities
 from .noise import NOISES, check_noise, make_corruption
 from .sparsity import HalfL2, KLSparsity, L1Sparsity, TopK, kl_divergence, kl_sparsity_delta
@@ -41,6 +41,7 @@ def _sparsity_layer(sparsity, rho, beta, l1, k, policy):
 
 # %% ../nbs/01_models.ipynb #bff55a95
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
+@document_parameters
 class SparseAutoencoder(BaseModel):
     "A one-hidden-layer autoencoder with a KL, L1 or TopK sparsity penalty and UFLDL weight decay."
     PARTS = ("reconstruction", "sparsity", "weight_decay")
@@ -116,29 +117,34 @@ class SparseAutoencoder(BaseModel):
             raise ValueError(f"loss='bce' with a sigmoid output needs `{name}` in [0, 1], got values in [{y.min():g}, {y.max():g}]")
         return y
 
+    def encode(self, x, batch_size:int=1024):
+        "Hidden representation (after the sparsity layer) of `x`, as a numpy array."
+        x = self.check_input(x, "x")
+        return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
+
+    def transform(self, x, batch_size:int=1024):
+        "scikit-learn-style alias of `encode`: the hidden representation of `x`."
+        return self.encode(x, batch_size=batch_size)
+
+    @property
+    def hidden_weights(self):
+        "Input weights of each hidden unit, shape (input_dim, hidden_dim): what a filter grid shows."
+        return ops.convert_to_numpy(self.encoder_dense.kernel)
+
+    def explicit_step_pays(self, batch_size)->bool:
+        "Whether `fit` takes the explicit gradient (*The gradient written out*): where it beats autodiff (measured)."
+        return _explicit_step_pays(self, batch_size)
+
+    def explicit_gradients(self, x, y, sample_weight):
+        "The objective, the output and the gradients of `trainable_weights` written out (*The gradient written out*)."
+        return _explicit_gradients(self, x, y, sample_weight)
+
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "hidden_dim": self.hidden_dim,
                 "sparsity": self.sparsity, "rho": self.rho, "beta": self.beta, "l1": self.l1, "k": self.k,
                 "weight_decay": self.weight_decay, "hidden_activation": self.hidden_activation,
                 "output_activation": self.output_activation, "loss": self.loss_name,
                 "noise": self.noise, "noise_level": self.noise_level}
-
-# %% ../nbs/01_models.ipynb #a07097fe
-@patch
-def encode(self:SparseAutoencoder, x, batch_size:int=1024):
-    "Hidden representation (after the sparsity layer) of `x`, as a numpy array."
-    x = self.check_input(x, "x")
-    return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
-
-@patch
-def transform(self:SparseAutoencoder, x, batch_size:int=1024):
-    "scikit-learn-style alias of `encode`: the hidden representation of `x`."
-    return self.encode(x, batch_size=batch_size)
-
-@patch(as_prop=True)
-def hidden_weights(self:SparseAutoencoder):
-    "Input weights of each hidden unit, shape (input_dim, hidden_dim): what a filter grid shows."
-    return ops.convert_to_numpy(self.encoder_dense.kernel)
 
 # %% ../nbs/01_models.ipynb #dec40137
 def _sigmoid_slope(a): return a * (1 - a)
@@ -234,8 +240,7 @@ def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
     return recon + sparsity + decay, dict(zip(SparseAutoencoder.PARTS, (recon, sparsity, decay))), a3, grads
 
 # %% ../nbs/01_models.ipynb #a876d5b9
-@patch
-def explicit_step_pays(self:SparseAutoencoder, batch_size)->bool:
+def _explicit_step_pays(self:SparseAutoencoder, batch_size)->bool:
     "Whether the explicit gradient beats autodiff here: on TensorFlow, AVX-512 and big steps, or native bfloat16 (measured)."
     if keras.backend.backend() != "tensorflow" or batch_size is None or not supports_fused(self): return False
     if getattr(self, "_distribute_strategy", None) is not None: return False
@@ -243,8 +248,7 @@ def explicit_step_pays(self:SparseAutoencoder, batch_size)->bool:
     if self.dtype_policy.compute_dtype == "bfloat16": return caps["bfloat16"]
     return caps["avx512"] and batch_size * self.input_dim * self.hidden_dim >= 1e8
 
-@patch
-def explicit_gradients(self:SparseAutoencoder, x, y, sample_weight):
+def _explicit_gradients(self:SparseAutoencoder, x, y, sample_weight):
     "The objective, the output and the gradients by `data_gradients`, with XLA-compiled stages; the parts are logged."
     precision = "bfloat16" if self.dtype_policy.compute_dtype == "bfloat16" else "float32"
     stages = self.__dict__.setdefault("_fused_stages", {})

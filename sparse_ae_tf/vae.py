@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from fastcore.basics import patch
 from keras import ops
 
+from . import document_parameters
 from .base import BaseModel, batch_mean
 from .models import RECONSTRUCTION_LOSSES
 from .validation import check_activation, check_array, check_choice, check_int, check_ints, check_number, check_seed
@@ -19,6 +19,7 @@ __all__ = ['GaussianSampling', 'bce_sum', 'VariationalAutoencoder']
 
 # %% ../nbs/10_vae.ipynb #a52b8552
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
+@document_parameters
 class GaussianSampling(keras.layers.Layer):
     "From `[mean, log_var]`: `mean + exp(log_var / 2) * eps` while training, `mean` otherwise; adds `beta * KL(q || N(0, I))`."
     def __init__(self,
@@ -51,8 +52,14 @@ def bce_sum(y_true, y_pred):
 
 _VAE_LOSSES = {"bce_sum": bce_sum, "half_sse": RECONSTRUCTION_LOSSES["half_sse"]}
 
+# %% ../nbs/10_vae.ipynb #e1edf298
+def _batches(x, batch_size):
+    "Consecutive slices of `x` of `batch_size` rows."
+    return [x[i:i + batch_size] for i in range(0, len(x), check_int("batch_size", batch_size))]
+
 # %% ../nbs/10_vae.ipynb #8a53d51f
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
+@document_parameters
 class VariationalAutoencoder(BaseModel):
     "VAE: encoder to a Gaussian's mean and log-variance, reparameterised sampling, decoder; loss = reconstruction + beta * KL."
     PARTS = ("reconstruction", "kl")
@@ -109,53 +116,43 @@ class VariationalAutoencoder(BaseModel):
             raise ValueError(f"loss='bce_sum' needs `{name}` in [0, 1], got values in [{x.min():g}, {x.max():g}]")
         return x
 
+    def encode_distribution(self, x, batch_size:int=1024):
+        "Mean and log-variance of q(z | x) for each example of `x`, two arrays of shape (n, latent_dim)."
+        x = self.check_input(x)
+        if not self.built: self.build((None, self.input_dim))
+        out = [self._posterior(b) for b in _batches(x, batch_size)]
+        return tuple(np.concatenate([ops.convert_to_numpy(o[j]) for o in out]) for j in range(2))
+
+    def encode(self, x, batch_size:int=1024):
+        "Posterior means of `x`, shape (n, latent_dim)."
+        return self.encode_distribution(x, batch_size)[0]
+
+    def decode(self, z, batch_size:int=1024):
+        "The decoder's pixel probabilities for latent codes `z`, shape (n, input_dim)."
+        z = check_array(z, "z", self.latent_dim, self.dtype_policy.variable_dtype)
+        if not self.built: self.build((None, self.input_dim))
+        return np.concatenate([ops.convert_to_numpy(self.decoder(b)) for b in _batches(z, batch_size)])
+
+    def sample(self, n:int, # number of examples
+               seed:int=0, # seed of numpy's generator for z
+              ):
+        "`n` new examples: the decoder's output for `z ~ N(0, I)`."
+        return self.decode(np.random.default_rng(seed).standard_normal((check_int("n", n), self.latent_dim)))
+
+    def negative_elbo(self, x, n_samples:int=1, # draws of z per example
+                      seed:int=0, # seed of numpy's generator for the draws
+                     ):
+        "Per-example `-ELBO` in nats (reconstruction term at sampled z, averaged over draws, plus the unweighted KL)."
+        x = self.check_input(x)
+        mean, log_var = self.encode_distribution(x)
+        kl = -0.5 * np.sum(1 + log_var - mean ** 2 - np.exp(log_var), axis=-1)
+        rng, rec, n = np.random.default_rng(check_seed("seed", seed, allow_none=False)), np.zeros(len(x)), check_int("n_samples", n_samples)
+        for _ in range(n):
+            z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
+            rec += ops.convert_to_numpy(self.reconstruction_loss(x, self.decode(z))) / n
+        return rec + kl
+
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "latent_dim": self.latent_dim,
                 "hidden_dims": self.hidden_dims, "hidden_activation": self.hidden_activation, "beta": self.beta,
                 "loss": self.loss_name, "seed": self.seed}
-
-# %% ../nbs/10_vae.ipynb #e1edf298
-def _batches(x, batch_size):
-    "Consecutive slices of `x` of `batch_size` rows."
-    return [x[i:i + batch_size] for i in range(0, len(x), check_int("batch_size", batch_size))]
-
-@patch
-def encode_distribution(self:VariationalAutoencoder, x, batch_size:int=1024):
-    "Mean and log-variance of q(z | x) for each example of `x`, two arrays of shape (n, latent_dim)."
-    x = self.check_input(x)
-    if not self.built: self.build((None, self.input_dim))
-    out = [self._posterior(b) for b in _batches(x, batch_size)]
-    return tuple(np.concatenate([ops.convert_to_numpy(o[j]) for o in out]) for j in range(2))
-
-@patch
-def encode(self:VariationalAutoencoder, x, batch_size:int=1024):
-    "Posterior means of `x`, shape (n, latent_dim)."
-    return self.encode_distribution(x, batch_size)[0]
-
-@patch
-def decode(self:VariationalAutoencoder, z, batch_size:int=1024):
-    "The decoder's pixel probabilities for latent codes `z`, shape (n, input_dim)."
-    z = check_array(z, "z", self.latent_dim, self.dtype_policy.variable_dtype)
-    if not self.built: self.build((None, self.input_dim))
-    return np.concatenate([ops.convert_to_numpy(self.decoder(b)) for b in _batches(z, batch_size)])
-
-@patch
-def sample(self:VariationalAutoencoder, n:int, # number of examples
-                seed:int=0, # seed of numpy's generator for z
-               ):
-    "`n` new examples: the decoder's output for `z ~ N(0, I)`."
-    return self.decode(np.random.default_rng(seed).standard_normal((check_int("n", n), self.latent_dim)))
-
-@patch
-def negative_elbo(self:VariationalAutoencoder, x, n_samples:int=1, # draws of z per example
-                       seed:int=0, # seed of numpy's generator for the draws
-                      ):
-    "Per-example `-ELBO` in nats (reconstruction term at sampled z, averaged over draws, plus the unweighted KL)."
-    x = self.check_input(x)
-    mean, log_var = self.encode_distribution(x)
-    kl = -0.5 * np.sum(1 + log_var - mean ** 2 - np.exp(log_var), axis=-1)
-    rng, rec, n = np.random.default_rng(check_seed("seed", seed, allow_none=False)), np.zeros(len(x)), check_int("n_samples", n_samples)
-    for _ in range(n):
-        z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
-        rec += ops.convert_to_numpy(self.reconstruction_loss(x, self.decode(z))) / n
-    return rec + kl
