@@ -107,10 +107,13 @@ _registers_lazily()
 
 # %% ../nbs/00_toplevel.ipynb #d1eb3b9f
 def document_parameters(obj):
-    "Append to the docstring of `obj` (of a class: of its `__init__`) a numpy-style Parameters section from its docments."
+    "Append to the docstring of `obj` (of a class: of the `__init__` it runs) a numpy-style Parameters section from its docments."
     import inspect
     from fastcore.docments import docments
-    target = vars(obj).get("__init__") if isinstance(obj, type) else obj
+    if isinstance(obj, type):  # the `__init__` it runs, where this package (or a notebook) defines it
+        target = next((vars(k)["__init__"] for k in obj.__mro__ if "__init__" in vars(k)), None)
+        if getattr(target, "__module__", "").split(".")[0] not in ("sparse_ae_tf", "__main__"): return obj
+    else: target = obj
     if not callable(target) or "Parameters\n----------\n" in (target.__doc__ or ""): return obj
     comments, lines, empty = docments(target, returns=False), [], inspect.Parameter.empty
     for name, p in inspect.signature(target).parameters.items():
