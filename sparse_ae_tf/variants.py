@@ -499,31 +499,32 @@ class KSparseAutoencoder(BaseModel):
 # %% ../nbs/09_variants.ipynb #3a731438
 def pretrain_stack(x, # training examples, shape (n, input_dim)
                    hidden_dims=(200, 200), # hidden units of each autoencoder, first to last
-                   method:str="adam", # "adam" (`compile` + `fit`) or "lbfgs" (`train_lbfgs`, full batch)
+                   method="adam", # "adam" (`compile` + `fit`), or a trainer called as `method(autoencoder, inputs)`, e.g. `partial(train_lbfgs, max_iter=400)`
                    epochs:int=10, # epochs per layer (adam)
-                   max_iter:int=400, # L-BFGS iterations per layer (lbfgs)
                    batch_size:int=256, # examples per step (adam)
                    learning_rate:float=1e-3, # Adam's learning rate
                    seed:int=0, # seed of the weights (seed + layer) and of the shuffling
-                   jit_compile="auto", # XLA: True, False, or "auto" (`compile`'s measured default for adam, True for lbfgs)
-                   verbose:int=0, # progress bars of the training loops
+                   jit_compile="auto", # XLA (adam): True, False, or "auto" (`compile`'s measured default)
+                   verbose:int=0, # progress bars of the training loops (adam)
                    **sae_kwargs, # passed to every `SparseAutoencoder` (rho, beta, weight_decay, ...)
                   ) -> list:
     "Greedy layer-wise pretraining: a `SparseAutoencoder` on `x`, the next on its codes, and so on; returns them in order."
-    method, dims = check_choice("method", method, ("adam", "lbfgs")), check_ints("hidden_dims", hidden_dims)
+    if not (callable(method) or (isinstance(method, str) and method == "adam")):
+        raise ValueError(f"`method` must be \"adam\" or a trainer called as method(autoencoder, inputs), such as "
+                         f"functools.partial(train_lbfgs, max_iter=400), got method={method!r}")
+    dims = check_ints("hidden_dims", hidden_dims)
     jit_compile, seed = check_choice("jit_compile", jit_compile, ("auto", True, False)), check_int("seed", seed, 0, 2**32 - len(dims))
-    if method == "adam":
+    if not callable(method):
         epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
         learning_rate = check_number("learning_rate", learning_rate, 0, low_open=True)
-    else: from sparse_ae_tf.training import train_lbfgs  # at call time: the model modules do not import the training module
     inputs, out = check_array(x, "x"), []
     for i, d in enumerate(dims):
         keras.utils.set_random_seed(seed + i)  # the weights, and the shuffling seed `fit` draws
         ae = SparseAutoencoder(inputs.shape[1], d, **sae_kwargs)
-        if method == "adam":
+        if not callable(method):
             ae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
             ae.fit(inputs, epochs=epochs, batch_size=batch_size, verbose=verbose)
-        else: train_lbfgs(ae, inputs, max_iter=max_iter, jit_compile=jit_compile is not False, verbose=verbose)
+        else: method(ae, inputs)  # the caller's trainer: the model modules do not import the training module
         out.append(ae)
         inputs = ae.encode(inputs)
     return out
