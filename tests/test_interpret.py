@@ -212,3 +212,35 @@ def test_purity_and_stats_on_a_known_code():
     stats = latent_stats(codes)
     assert stats["dead_fraction"] == pytest.approx(1 / 3) and stats["mean_l0"] == pytest.approx(0.75)
     assert stats["dense_fraction"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("kind,layer", [("sequential", "hidden"), ("functional", "mid")])
+def test_splice_kl_against_a_direct_computation(models, kind, layer):
+    "kl_spliced and kl_zero_ablated equal KL(p_original || p_other) averaged over the examples, computed by hand."
+    model = models[kind]
+    head = keras.Model(model.inputs[0], model.get_layer(layer).output)
+    tail = keras.Model(model.get_layer(layer).output, model.outputs[0])
+    def probs(a): z = tail.predict(a, verbose=0).astype("float64"); e = np.exp(z - z.max(1, keepdims=True)); return e / e.sum(1, keepdims=True)
+    a = head.predict(X, verbose=0)
+    p, q, z = probs(a), probs(0.5 * a), probs(np.zeros_like(a))
+    out = splice(model, layer, lambda r: 0.5 * r, X, Y, kl=True, from_logits=True, batch_size=64)
+    assert out["kl_spliced"] == pytest.approx(float((p * np.log(p / q)).sum(1).mean()), rel=1e-4)
+    assert out["kl_zero_ablated"] == pytest.approx(float((p * np.log(p / z)).sum(1).mean()), rel=1e-4)
+    assert "kl_spliced" not in splice(model, layer, lambda r: r, X, Y)
+
+
+def test_nan_activations_refused_everywhere(models, tmp_path):
+    "A model whose layer gives NaN: to_npy writes nothing, normalize and splice refuse, each naming the layer."
+    broken = keras.models.clone_model(models["sequential"])
+    broken.set_weights([np.full_like(w, np.nan) for w in models["sequential"].get_weights()])
+    with pytest.raises(ValueError, match="`layer` 'hidden' gave .* NaN or infinite activation"):
+        ActivationSource(broken, "hidden", X).to_npy(tmp_path / "a.npy")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="NaN or infinite activation"):
+        ActivationSource(broken, "hidden", X, normalize=True)
+    with pytest.raises(ValueError, match="`layer` 'hidden' gave NaN or infinite activations"):
+        splice(broken, "hidden", lambda a: a, X, Y)
+    with pytest.raises(ValueError, match="`reconstruct` must return finite rows"):
+        splice(models["sequential"], "hidden", lambda a: np.full_like(a, np.inf), X, Y)
+    with pytest.raises(ValueError, match="`reconstruct` must return finite rows of the layer's 16 features, got shape \\(64, 3\\)"):
+        splice(models["sequential"], "hidden", lambda a: a[:, :3], X, Y, batch_size=64)
