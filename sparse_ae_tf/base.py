@@ -15,7 +15,7 @@ import numpy as np
 from keras import ops
 from numpy.typing import ArrayLike
 
-from .validation import check_array, check_int, check_number, check_seed
+from .validation import check_array, check_bool, check_int, check_number, check_seed
 
 # %% auto #0
 __all__ = ['STEPS_PER_EXECUTION', 'epoch_rng', 'draws_random', 'cpu_capabilities', 'BaseModel', 'batch_mean']
@@ -34,12 +34,23 @@ def draws_random(model)->bool:
     "Whether a layer of `model` draws random numbers (it holds a `keras.random.SeedGenerator`)."
     return any(isinstance(getattr(layer, "seed_generator", None), keras.random.SeedGenerator) for layer in model._flatten_layers())
 
-def _check_learning_rate(optimizer):
-    "A `ValueError` unless the optimizer's learning rate (a number; schedules are left alone) is finite and > 0."
-    rate = getattr(optimizer, "_learning_rate", None)
-    if rate is None or callable(rate): return
-    value = float(ops.convert_to_numpy(rate))
-    check_number("learning_rate", value, 0, low_open=True, dtype="float32")
+def _rates(optimizer, steps)->list:
+    "`(where, value)` of the learning rate: a number's, a schedule's at each of `steps`, a callable's (through a loss-scale wrapper)."
+    rate = getattr(getattr(optimizer, "inner_optimizer", optimizer), "_learning_rate", None)  # Keras's LossScaleOptimizer says 0.0
+    if rate is None: return []
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return [(f" at step {s} of the schedule {type(rate).__name__}", rate(s)) for s in sorted(set(steps))]
+    if callable(rate) and not isinstance(rate, keras.Variable): return [(f" from the callable {getattr(rate, '__name__', rate)!r}", rate())]
+    return [("", rate)]
+
+def _check_learning_rate(optimizer, steps=(0, 1)):
+    "A `ValueError` unless the optimizer's learning rate (a schedule: at each of `steps`; a callable: now) is finite and > 0."
+    for where, rate in _rates(optimizer, steps):
+        try: value = float(ops.convert_to_numpy(rate))
+        except Exception: raise ValueError(f"`learning_rate` must give a number{where}, got {rate!r}") from None
+        if where and not (math.isfinite(value) and value > 0 and np.isfinite(np.float32(value))):
+            raise ValueError(f"`learning_rate` must be a finite number > 0 (in float32){where}, got learning_rate={value!r}")
+        check_number("learning_rate", value, 0, low_open=True, dtype="float32")
 
 def _default_jit(model)->bool:
     "XLA where it was measured to pay: always on JAX; on TensorFlow unless a layer draws random numbers or a strategy is set."
@@ -80,6 +91,26 @@ def _check_bfloat16(model):
         raise ValueError(f"dtype={model.dtype_policy.name!r} needs a CPU that multiplies bfloat16 natively (AMX-BF16 or "
                          "AVX512-BF16); this one would emulate it, slower than float32 (or, with oneDNN held to AVX2, "
                          "abort): use dtype='float32'")
+def _is_bool(value)->bool: return isinstance(value, (bool, np.bool_))
+
+def _check_policy(model):
+    "Refuse at construction a dtype policy the backend cannot keep: float64 on JAX outside its 64-bit mode (it would compute in float32)."
+    policy = model.dtype_policy
+    if keras.backend.backend() != "jax" or "float64" not in (policy.compute_dtype, policy.variable_dtype): return
+    import jax
+    if not jax.config.read("jax_enable_x64"):
+        raise ValueError(f"dtype={policy.name!r} needs JAX's 64-bit mode, which is off (JAX would compute in float32): "
+                         "set JAX_ENABLE_X64=1 before importing JAX, or use dtype='float32'")
+
+def _check_compile_options(model, jit_compile, kwargs:dict):
+    "`compile`'s options beyond the optimizer, checked: `jit_compile` True, False or 'auto'; no `loss_weights` (the model weighs its parts)."
+    if not _is_bool(jit_compile) and not (isinstance(jit_compile, str) and jit_compile == "auto"):
+        raise ValueError(f"`jit_compile` must be one of [True, False, 'auto'], got jit_compile={jit_compile!r}")
+    if kwargs.get("loss_weights") is not None:
+        raise ValueError(f"`loss_weights` has nothing to weigh: the objective is the model's own ({', '.join(model.PARTS)}), "
+                         f"weighted by its arguments, got loss_weights={kwargs['loss_weights']!r}")
+    for name in ("run_eagerly", "auto_scale_loss"):
+        if name in kwargs: check_bool(name, kwargs[name])
 
 # %% ../nbs/00b_base.ipynb #e8bce1ba
 def _finite_sum(*groups):
@@ -366,6 +397,7 @@ class BaseModel(keras.Model):
         super().__init__(**kwargs)
         self._part_trackers = {name: keras.metrics.Mean(name=name) for name in self.PARTS}
         self._explicit_step, self._feed, self._requested_jit = False, None, "auto"
+        _check_policy(self)
 
     @property
     def example_shape(self)->tuple:
@@ -427,6 +459,7 @@ class BaseModel(keras.Model):
             raise ValueError(f"`loss` is the model's own objective ({', '.join(self.PARTS)}), got loss={loss!r}; "
                              "choose the reconstruction loss with the model's `loss=` argument instead")
         _check_bfloat16(self)
+        _check_compile_options(self, jit_compile, kwargs)
         self._requested_jit = jit_compile
         jit = _default_jit(self) if jit_compile == "auto" else jit_compile
         spe = _default_steps(self) if steps_per_execution == "auto" else check_int("steps_per_execution", steps_per_execution)
@@ -434,6 +467,11 @@ class BaseModel(keras.Model):
         with _strategy_scope(self):  # the optimizer's variables belong to the model's strategy
             super().compile(optimizer=optimizer, metrics=metrics, jit_compile=jit, steps_per_execution=spe, **kwargs)
         _check_learning_rate(self.optimizer)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        "Keras's; the metrics of an autoencoder compare its output with its input (the target `fit(x)` trains to)."
+        if y is None and self.target_is_input and self._compile_metrics is not None: y = ops.reshape(ops.cast(x, y_pred.dtype), ops.shape(y_pred))
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def compile_from_config(self, config):
         "Restore the compiled state of a loaded model (Keras skips this for models that override `compile`)."
@@ -469,9 +507,13 @@ class BaseModel(keras.Model):
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
         "Keras `fit`, with every input checked first, in-memory data kept on the device, and a guard against divergence."
+        _check_fit_options(epochs, verbose, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size, validation_freq)
+        if class_weight is not None: sample_weight, class_weight = _class_sample_weights(self, class_weight, y, sample_weight), None
         plan = _FitPlan(self, x, y, batch_size, epochs, callbacks, validation_split, validation_data, shuffle,
                         class_weight, sample_weight, steps_per_epoch)
         try:
+            per_epoch, start = steps_per_epoch or getattr(plan.feed, "n_batches", None), int(ops.convert_to_numpy(self.optimizer.iterations))
+            _check_learning_rate(self.optimizer, [start, start + 1] + ([start + per_epoch * (epochs - initial_epoch) - 1] if per_epoch else []))
             with warnings.catch_warnings():
                 if plan.unsized:  # Keras warns at every epoch's end that a source of unknown length "ran out of data"
                     warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -499,6 +541,33 @@ def _check_callbacks(callbacks)->list:
         if not isinstance(c, keras.callbacks.Callback):
             raise ValueError(f"`callbacks` must hold keras.callbacks.Callback instances, got callbacks={callbacks!r}")
     return out
+
+# %% ../nbs/00b_base.ipynb #c0f1a7e2
+def _check_fit_options(epochs, verbose, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
+    "Keras `fit`'s counting options, each checked with the package's message before anything is traced."
+    check_int("epochs", epochs)
+    if not (isinstance(verbose, str) and verbose == "auto") and (_is_bool(verbose) or verbose not in (0, 1, 2)):
+        raise ValueError(f"`verbose` must be one of ['auto', 0, 1, 2], got verbose={verbose!r}")
+    check_int("initial_epoch", initial_epoch, 0, epochs - 1)
+    for name, value in (("steps_per_epoch", steps_per_epoch), ("validation_steps", validation_steps),
+                        ("validation_batch_size", validation_batch_size)):
+        if value is not None: check_int(name, value)
+    check_int("validation_freq", validation_freq)
+
+def _class_sample_weights(model, class_weight, y, sample_weight):
+    "A classifier's `class_weight` (finite weights >= 0 by label) as per-example weights, times `sample_weight`; refused for an autoencoder."
+    if model.target_is_input:
+        raise ValueError(f"`class_weight` is for classifiers: {type(model).__name__} reconstructs its input and has no classes "
+                         f"(weigh examples with `sample_weight`), got class_weight={class_weight!r}")
+    n_classes = getattr(model, "n_classes", None)
+    ok = isinstance(class_weight, dict) and class_weight and all(
+        isinstance(k, (int, np.integer)) and not _is_bool(k) and 0 <= k < (n_classes or k + 1) and not _is_bool(v)
+        and isinstance(v, (int, float, np.number)) and math.isfinite(v) and v >= 0 for k, v in class_weight.items())
+    if not ok: raise ValueError(f"`class_weight` must be a dict of finite weights >= 0 by class label in [0, {n_classes}), got class_weight={class_weight!r}")
+    if not _is_array(y): raise ValueError(f"`class_weight` needs the labels as an array `y`, got y={type(y).__name__}")
+    labels = model.check_target(y, "y")
+    w = np.array([class_weight.get(int(c), 1.0) for c in labels], "float32")
+    return w if sample_weight is None else w * _check_weights(sample_weight, len(w))
 
 # %% ../nbs/00b_base.ipynb #74ff6bbc
 def _is_stream(x)->bool:
@@ -595,7 +664,8 @@ def _checked_validation(model, data, batch_size):
 def _prepare_step(model, batch_size, feed):
     "Tell the model how this `fit` feeds it, and whether its explicit gradient pays at this batch size."
     model._feed = feed
-    model._explicit_step = model._requested_jit == "auto" and model.explicit_step_pays(batch_size)
+    model._explicit_step = (model._requested_jit == "auto" and not _scales_loss(model.optimizer)  # its gradients are not scaled
+                            and model.explicit_step_pays(batch_size))
     requested = model._requested_jit
     model.jit_compile = False if model._explicit_step else (_default_jit(model) if requested == "auto" else bool(requested))
 

@@ -48,16 +48,18 @@ def check_number(name:str, # the argument's name, for the message
                  high:float|None=None, # the upper bound; None: none
                  low_open:bool=False, # the lower bound itself is not allowed
                  high_open:bool=False, # the upper bound itself is not allowed
-                 dtype:str|None=None, # also refuse a value that is not finite in this dtype (1e39 is inf in float32)
+                 dtype:str|None=None, # also refuse a value that is not finite in this dtype (1e39 is inf in float32); None: float32, named only when it is why
                 )->float:
-    "`value` as a finite `float`; a `ValueError` naming `name` unless it is a finite number within the bounds."
+    "`value` as a finite `float`; a `ValueError` naming `name` unless it is a finite number within the bounds, finite in float32 too."
     ok = not _is_bool(value) and isinstance(value, Real) and math.isfinite(value)
-    if ok and dtype is not None:
-        with np.errstate(over="ignore"): ok = bool(np.isfinite(np.asarray(value, dtype)))
+    limit, overflow = dtype or "float32", False  # the package computes in float32: 1e39 would be infinite there
+    if ok:
+        with np.errstate(over="ignore"): overflow = not bool(np.isfinite(np.asarray(value, limit)))
+        ok = not overflow
     if ok and low is not None: ok = value > low if low_open else value >= low
     if ok and high is not None: ok = value < high if high_open else value <= high
     if not ok:
-        what = "a finite number" + _bounds(low, high, low_open, high_open) + (f" (in {np.dtype(dtype).name})" if dtype else "")
+        what = "a finite number" + _bounds(low, high, low_open, high_open) + (f" (in {np.dtype(limit).name})" if dtype or overflow else "")
         _refuse(name, what, value)
     return float(value)
 
@@ -136,6 +138,10 @@ def check_memory(name:str, # the argument that sets the size, for the message
                          f"more than the {free / 1e9:,.1f} GB of memory available")
 
 # %% ../nbs/00a_validation.ipynb #c36cb92d
+def _is_ml_float(dt)->bool:
+    "Whether `dt` is one of the floats `ml_dtypes` adds to NumPy (`bfloat16`, the `float8`s): numbers, though NumPy's kind says 'V'."
+    return dt.name == "bfloat16" or dt.name.startswith("float8")
+
 def check_array(x, # examples: an array, a list of rows, a DataFrame, a tensor
                 name:str="x", # the argument's name, for the message
                 n_features:int|None=None, # the width required, if known
@@ -145,7 +151,7 @@ def check_array(x, # examples: an array, a list of rows, a DataFrame, a tensor
     if x is None: raise TypeError(f"`{name}` must be an array of numbers, got {name}=None")
     try: arr = np.asarray(x)
     except Exception as e: raise TypeError(f"`{name}` must be an array of numbers, got {type(x).__name__}: {e}") from None
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "biuf" and not _is_ml_float(arr.dtype):
         raise TypeError(f"`{name}` must hold numbers, got dtype {arr.dtype} ({type(x).__name__})")
     if arr.ndim != 2: raise ValueError(f"`{name}` must be 2-D (examples, features), got shape {arr.shape}")
     if 0 in arr.shape: raise ValueError(f"`{name}` must not be empty, got shape {arr.shape}")
