@@ -66,6 +66,23 @@ class SpatialKLSparsity(keras.layers.Layer):
 
     def get_config(self): return {**super().get_config(), "rho": self.rho, "beta": self.beta}
 
+# %% ../nbs/09_variants.ipynb #dd3ab3d8
+def _image_layout_error(shape, # the shape received, batch axis first
+                        image_shape:tuple, # (height, width, channels) the model takes
+                        name:str="x", # the argument's name in the message
+                       )->str|None:
+    "Why `shape` is not images of `image_shape` (or flat rows of as many pixels), naming a channels-first layout; None when it is."
+    shape, image_shape = tuple(shape), tuple(image_shape)
+    pixels = int(np.prod(image_shape))
+    ok = [image_shape, (pixels,)] + ([image_shape[:2]] if image_shape[2] == 1 else [])  # (n, h, w): one channel
+    if len(shape) >= 2 and (shape[1:] in ok or (len(shape) == 2 and shape[1] is None)): return None
+    h, w, c = image_shape
+    hint = (f"; it looks channels-first (n, channels, height, width): pass x.transpose(0, 2, 3, 1)" if shape[1:] == (c, h, w)
+            else "; the same sizes in another order: check the layout (channels last)" if sorted(shape[1:], key=str) == sorted(image_shape, key=str)
+            else "")
+    return (f"`{name}` must hold images of shape (n,) + {image_shape} (channels last) or rows of {pixels} pixels, "
+            f"got shape {shape}{hint}")
+
 # %% ../nbs/09_variants.ipynb #d21e38fe
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class ConvSparseAutoencoder(BaseModel):
@@ -163,12 +180,24 @@ class ConvSparseAutoencoder(BaseModel):
         finally:  # `predict` keeps compile's choice, which a `.keras` file records and a loaded model predicts with
             if choose: self._requested_jit, self.jit_compile = "auto", compiled
 
+    def predict(self, x, *args, **kwargs):
+        "Keras's `predict`, refusing arrays that are not images of `image_shape` or flat rows (a channels-first layout)."
+        if hasattr(x, "shape") and (why := _image_layout_error(x.shape, self.image_shape)): raise ValueError(why)
+        return super().predict(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        "Keras's `evaluate`, refusing arrays that are not images of `image_shape` or flat rows (a channels-first layout)."
+        if hasattr(x, "shape") and (why := _image_layout_error(x.shape, self.image_shape)): raise ValueError(why)
+        return super().evaluate(x, *args, **kwargs)
+
     def build(self, input_shape):
+        if (why := _image_layout_error(input_shape, self.image_shape, "inputs")): raise ValueError(why)
         self.encoder.build((None,) + self.image_shape)
         self.decoder.build((None,) + self.code_shape)
         super().build(input_shape)
 
     def call(self, inputs, training=False):
+        if getattr(inputs.shape, "rank", 0) is not None and (why := _image_layout_error(inputs.shape, self.image_shape, "inputs")): raise ValueError(why)
         x = ops.reshape(inputs, (-1,) + self.image_shape)
         if self.corruption is not None: x = self.corruption(x, training=training)
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -184,9 +213,7 @@ class ConvSparseAutoencoder(BaseModel):
         "`x` (images of `image_shape` or rows of as many pixels) as checked rows."
         if x is None: return super().check_input(x, name)
         shape = np.shape(x)
-        if len(shape) < 2 or int(np.prod(shape[1:])) != self.input_dim:
-            raise ValueError(f"`{name}` must hold images of shape {self.image_shape} or rows of {self.input_dim} pixels, "
-                             f"got shape {tuple(shape)}")
+        if (why := _image_layout_error(shape, self.image_shape, name)): raise ValueError(why)
         return super().check_input(np.reshape(np.asarray(x), (shape[0], self.input_dim)), name)
 
     def encode(self, x, batch_size:int=1024):
@@ -411,7 +438,7 @@ class KSparseAutoencoder(BaseModel):
     def _activate(self, pre, training=False):
         "BatchTopK or JumpReLU: the dense codes of the pre-activations."
         if self.activation == "batchtopk": return self.sparsity_layer(ops.relu(pre), training=training)
-        return self.sparsity_layer(pre)
+        return self.sparsity_layer(pre, training=training)  # JumpReLU measures its scale on the first training batch
 
     def call(self, inputs, training=False):
         if self.activation == "topk":
