@@ -241,8 +241,9 @@ class JumpReLU(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         if training and self.scale == "auto":  # measure the scale on the first training batch, then keep it
-            rms = ops.cast(ops.sqrt(ops.mean(ops.square(inputs))), self.scale_.dtype)
-            self.scale_.assign(ops.where(self.scale_ > 0, self.scale_, ops.maximum(rms, 1e-12)))
+            rms = ops.cast(ops.sqrt(ops.mean(ops.square(ops.stop_gradient(inputs)))), self.scale_.dtype)
+            s = ops.convert_to_tensor(self.scale_)
+            self.scale_.assign(ops.where(s > 0, s, ops.maximum(rms, 1e-12)))
         theta, eps = ops.cast(self.threshold, inputs.dtype), ops.cast(self.bandwidth * self._unit(), inputs.dtype)
         if self.l0: self.add_loss(self.l0 * ops.mean(ops.sum(jump_step(inputs, theta, eps), axis=-1)))
         return jump_relu(inputs, theta, eps)
