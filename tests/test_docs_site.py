@@ -3,7 +3,10 @@
 Builds the site from the current notebooks (`python tools/build_docs.py`), serves `site/` on 127.0.0.1, and opens every
 page in headless Chromium (Debian's `/usr/bin/chromium`, driven by Playwright): no console errors, no failed request,
 every image loaded, every internal link and anchor resolves, the API reference lists every exported name of every
-module, and the search box finds "KL divergence". Screenshots go to `artifacts/docs/`.
+module, and the search box finds "KL divergence". The site reads like a book at 1280 px: the chapters in the sidebar in
+reading order (`READING_ORDER` of tools/build_docs.py), no code block that scrolls sideways (long lines wrap), figures
+at their natural size (only narrowed to the column), module pages without their test-only cells (chapters keep their
+asserted headline numbers). Screenshots go to `artifacts/docs/`.
 
 Without Chromium, Playwright or the docs tools (the dev extra) the tests skip locally, and fail under CI (`CI` set),
 where `.ci/run` installs them. A notebook that nbdev cannot process (`nbdev_docs` would fail the same way) fails the
@@ -22,6 +25,14 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/c
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 LIB = "sparse_ae_tf"
+
+def _build_docs():
+    "tools/build_docs.py as a module (its reading order and its test-cell rule)."
+    if "build_docs" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("build_docs", ROOT / "tools" / "build_docs.py")
+        sys.modules["build_docs"] = mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    return sys.modules["build_docs"]
 
 def _unavailable(why):
     if os.environ.get("CI"): pytest.fail(f"{why}: CI must run the docs browser test (.ci/run installs chromium and the dev extra)")
@@ -127,21 +138,40 @@ _PAGE_JS = """() => ({
   tables: Array.from(document.querySelectorAll('table[data-module]')).map(t =>
     [t.dataset.module, Array.from(t.querySelectorAll('tr[data-name]')).map(r => r.dataset.name)]),
   nav: Array.from(document.querySelectorAll('nav.md-nav--primary a.md-nav__link[href]')).map(a => a.href),
+  inputs: Array.from(document.querySelectorAll('.nb-input pre > code')).map(c => c.textContent),
+  scrolling: Array.from(document.querySelectorAll('pre, pre > code')).filter(e => e.getClientRects().length &&
+    e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 120)),
 })"""
+
+_FIGURES_JS = """() => Array.from(document.querySelectorAll('figure.nb-figure img')).map(i =>
+  [i.getAttribute('src'), i.naturalWidth, Number(i.getAttribute('width')), i.getBoundingClientRect().width,
+   i.closest('figure').getBoundingClientRect().width])"""
+
+_SHOW_JS = """(selector) => { const e = document.querySelector(selector); if (!e) return false;
+  e.scrollIntoView({block: 'center'}); return true; }"""
 
 @pytest.fixture(scope="module")
 def visits(build, server, browser):
     "Every page of the site opened once: what went wrong, its images, links, ids and API tables; screenshots taken."
     shots = {"index.html": "home", next(iter(build["modules"].values()), None): "api",
              next((p for p in build["pages"] if "/" in p), None): "chapter"}
+    # viewport shots at 1280 px: a long code line wrapped, and the first figure the build found too small
+    views = {"tutorials/anomaly_detection.html": ("wrapped_code", ".nb-input pre")}
+    if build.get("small_figures"):
+        f = build["small_figures"][0]
+        views[f["page"]] = ("small_figure", f'img[src="{f["figure"]}"]')
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     res = {}
     for rel in site_pages():
         page, probs = open_page(browser, server + rel)
         info = page.evaluate(_PAGE_JS)
         info["images"] = page.evaluate(_IMAGES_JS)
+        info["figures"] = page.evaluate(_FIGURES_JS)
         info["problems"] = probs
         if rel in shots: page.screenshot(path=str(ARTIFACTS / f"{shots[rel]}.png"), full_page=True)
+        if rel in views and page.evaluate(_SHOW_JS, views[rel][1]):
+            page.wait_for_timeout(200)
+            page.screenshot(path=str(ARTIFACTS / f"{views[rel][0]}.png"))
         page.close()
         res[rel] = info
     return res
@@ -167,8 +197,10 @@ def test_every_page_loads_cleanly(build, server, visits):
         if url not in status:
             try:
                 with urllib.request.urlopen(url, timeout=10) as r:
-                    status[url], body = r.status, r.read().decode("utf-8", "replace")
-                p = _Ids(); p.feed(body); ids[url] = p.ids
+                    status[url], body, html_page = r.status, r.read().decode("utf-8", "replace"), r.headers.get_content_type() == "text/html"
+                p = _Ids()
+                if html_page: p.feed(body)  # a figure links to its PNG
+                ids[url] = p.ids
             except urllib.error.HTTPError as e: status[url] = e.code
         if status[url] != 200: bad.append(f"{rel}: {href} -> HTTP {status[url]}")
         elif frag and urllib.parse.unquote(frag) not in ids.get(url, set()): bad.append(f"{rel}: {href} -> no element with id {frag!r}")
@@ -222,6 +254,79 @@ def test_search_finds_kl_divergence(build, server, browser):
 
 def test_screenshots(visits):
     "Home page, one API page and one chapter, taken while visiting, for a person to look at."
-    for name in ("home", "api", "chapter"):
+    for name in ("home", "api", "chapter", "wrapped_code"):
         out = ARTIFACTS / f"{name}.png"
         assert out.is_file() and out.stat().st_size > 10_000, out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# reads like a book
+
+# the brief's order of the first chapters (each listed chapter that exists must come in this order)
+BOOK = ["sparsity_gradient", "edge_detectors", "pen_strokes", "feature_learning", "dimensionality_reduction",
+        "denoising", "anomaly_detection"]
+
+def test_chapters_in_reading_order(build, server, visits):
+    bd = _build_docs()
+    chapters = [p for p in build["pages"] if p.startswith("tutorials/")]
+    order = build["reading_order"]
+    assert sorted(order) == sorted(chapters), "every chapter once"
+    stems = [Path(p).stem for p in order]
+    assert stems == sorted(stems, key=bd.reading_key), stems
+    listed = [s for s in BOOK if s in stems]
+    assert [s for s in stems if s in BOOK] == listed and len(listed) >= 5, stems
+    assert bd.reading_key("a_chapter_added_later") > max(bd.reading_key(s) for s in bd.READING_ORDER)  # it lands last
+    nav = [h.split("#")[0][len(server):] for h in visits["index.html"]["nav"]]
+    in_nav = [p for p in dict.fromkeys(nav) if p.startswith("tutorials/")]
+    assert in_nav == order, f"sidebar order {in_nav}"
+    first_api = min(i for i, p in enumerate(nav) if p == "api.html")
+    assert max(nav.index(p) for p in order) < first_api, "the chapters come before the API reference"
+
+def test_no_code_block_scrolls_sideways(visits):
+    "At 1280 px every code block (cells, outputs, signatures, source pages) fits the column: long lines wrap."
+    scrolling = {rel: v["scrolling"] for rel, v in visits.items() if v["scrolling"]}
+    assert not scrolling, "code blocks that scroll sideways (their longest line):\n" + "\n".join(
+        f"{rel}: {lines}" for rel, lines in scrolling.items())
+    longest = max(len(l) for v in visits.values() for c in v["inputs"] for l in c.splitlines())
+    assert longest > 100, "no long line on the site: the check above checked nothing"
+
+# figures drawn at 75 dpi by interpret.py (its dashboards): readable only once drawn at >= 100 dpi there; the build lists
+# every figure under tools/build_docs.MIN_DPI, and a page outside this set fails the test
+KNOWN_SMALL = {"interpret.html", "tutorials/interpretability.html"}
+
+def test_figures_at_natural_size(build, visits):
+    n, problems = 0, []
+    for rel, v in visits.items():
+        for src, natural, attr, shown, column in v["figures"]:
+            n += 1
+            want = min(attr or natural, column)
+            if abs(shown - want) > 1: problems.append(f"{rel}: {src} shown {shown:.0f} px wide, natural {attr or natural}, column {column:.0f}")
+    assert n > 20 and not problems, problems
+    small = build["small_figures"]
+    print("figures below", _build_docs().MIN_DPI, "dpi:", sorted({(f["page"], f["dpi"]) for f in small}))
+    assert {f["page"] for f in small} <= KNOWN_SMALL, small
+
+def _visible_cells(nb_path: Path, bd):
+    "The code cells of a notebook that a page shows (not hidden by `#| hide`, `include` or `echo`)."
+    for c in json.loads(nb_path.read_text())["cells"]:
+        if c.get("cell_type") != "code": continue
+        src = "".join(c["source"])
+        opts, code = bd.cell_options(src)
+        if re.search(r"^\s*#\|\s*(hide|export|exports|exporti|default_exp)\b", src, re.M): continue
+        if bd._false(opts.get("include", True)) or bd._false(opts.get("echo", True)) or not code.strip(): continue
+        yield code
+
+def test_test_only_cells_hidden_on_module_pages(build, visits):
+    bd = _build_docs()
+    assert sum(build["hidden_test_cells"].values()) > 10
+    shown = []
+    for mod, rel in build["modules"].items():
+        shown += [f"{rel}: {c[:80]!r}" for c in visits[rel]["inputs"] if bd.only_tests(c)]
+    assert not shown, "test-only cells shown on module pages:\n" + "\n".join(shown)
+    n_chapter_tests = 0
+    for rel in build["reading_order"]:  # a chapter shows every assertion cell its notebook shows
+        expected = sum(bd.only_tests(c) for c in _visible_cells(ROOT / "nbs" / rel.replace(".html", ".ipynb"), bd))
+        got = sum(bd.only_tests(c) for c in visits[rel]["inputs"])
+        assert got == expected, f"{rel}: {got} assertion cells shown, the notebook has {expected}"
+        n_chapter_tests += got
+    assert n_chapter_tests > 5

@@ -64,6 +64,69 @@ def cell_options(src: str):
 
 def _false(v): return str(v).strip().lower() in ("false", "no", "0")
 
+# The tutorials in reading order (stems of nbs/tutorials/*.ipynb): the one place that orders the book. A chapter not
+# listed here (one added later) comes after those listed, in file-name order; `build_info.json` lists the final order.
+READING_ORDER = [
+    "index",                     # an overview of the chapters, if the folder gets one
+    "sparsity_gradient",         # the objective and its gradient, checked numerically
+    "edge_detectors",            # UFLDL's exercise: natural image patches
+    "pen_strokes",               # MNIST 784-196
+    "feature_learning",          # self-taught learning
+    "dimensionality_reduction",
+    "denoising",
+    "anomaly_detection",
+    "scikit_learn",              # the estimators in pipelines
+    "contractive_denoising",     # the variants
+    "convolutional",
+    "stacked",
+    "ksparse",
+    "variational",
+    "interpretability",          # dictionaries of a network's activations
+    "language_model",
+]
+
+def reading_key(stem: str):
+    "Sort key of a chapter: its place in `READING_ORDER`, unlisted chapters after the listed ones by name."
+    return (READING_ORDER.index(stem), "") if stem in READING_ORDER else (len(READING_ORDER), stem)
+
+# Calls that only test (fastcore.test, numpy.testing): a module page hides a code cell made only of these and `assert`s,
+# as nbdev's `#| hide` would; a chapter (a notebook without `default_exp`) shows them, its headline numbers asserted.
+TEST_CALLS = {"test_eq", "test_ne", "test_close", "test_fail", "test_is", "test_eq_type", "test_shuffled", "test_warns",
+              "test_stdout", "test_fig_exists", "test_sig", "test_eq_nan"}
+
+def _call_name(f) -> str:
+    if isinstance(f, ast.Name): return f.id
+    if isinstance(f, ast.Attribute): return _call_name(f.value) + "." + f.attr
+    return ""
+
+HOUSEKEEPING = {"plt.close", "gc.collect"}  # calls a test cell may end with, shown nowhere either
+
+def _only_tests(stmts) -> bool:
+    def test(s):
+        if isinstance(s, ast.Assert): return True
+        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and _call_name(s.value.func) in HOUSEKEEPING: return "tidy"
+        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call):
+            name = _call_name(s.value.func)
+            return name.rsplit(".", 1)[-1] in TEST_CALLS or ".testing.assert_" in f".{name}"
+        if isinstance(s, (ast.For, ast.If)): return _only_tests(s.body) and (not s.orelse or _only_tests(s.orelse))
+        return False
+    kinds = [test(s) for s in stmts]
+    return all(kinds) and any(k is True for k in kinds)
+
+def only_tests(src: str) -> bool:
+    "Whether every statement of a code cell is an `assert`, a fastcore test call or a `numpy.testing.assert_*` call (loops of them too)."
+    try: return _only_tests(ast.parse(src).body)
+    except SyntaxError: return False  # IPython magics and shell lines: shown
+
+def png_dpi(data: bytes):
+    "The resolution a PNG says it was drawn at (its pHYs chunk, as matplotlib writes it), or None."
+    i = data.find(b"pHYs", 8, 4096)
+    if i < 0: return None
+    x, unit = int.from_bytes(data[i + 4:i + 8], "big"), data[i + 12]
+    return round(x * 0.0254) if unit == 1 else None
+
+MIN_DPI = 90  # below this a 10 pt label is under 12 px tall at the figure's natural size: reported by the build
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Markdown (CommonMark, as Jupyter and Quarto read it) -> page Markdown for MkDocs
 
@@ -123,6 +186,8 @@ class Page:
     module: str | None = None  # the module a `default_exp` notebook exports
     fm: dict = field(default_factory=dict)
     anchors: set = field(default_factory=set)  # ids of the headings and rows that links may point to
+    hidden_tests: int = 0      # code cells left out as tests only (module pages)
+    figures: list = field(default_factory=list)  # [file, width, height, dpi] of each figure
     nb: dict | None = field(default=None, repr=False)  # the processed notebook
 
     @property
@@ -134,7 +199,7 @@ class PageWriter:
     "Turn one processed notebook into one Markdown page (headings as Markdown, everything else as HTML)."
     def __init__(self, page: Page, site: "Site"):
         self.page, self.site, self.md, self.ids = page, site, site.md, Ids()
-        self.nfig = 0
+        self.nfig, self.meta = 0, {}
         self.files_dir = posixpath.basename(page.out)[:-len(".html")] + "_files"
 
     # -- links
@@ -234,6 +299,9 @@ class PageWriter:
     def code_cell(self, cell) -> str:
         opts, src = cell_options(_text(cell.get("source", "")))
         if _false(opts.get("include", True)): return ""
+        if self.page.module and src.strip() and only_tests(src):
+            self.page.hidden_tests += 1
+            return ""
         parts = []
         lang = (cell.get("metadata") or {}).get("language") or self.site.nb_lang
         if src.strip() and not _false(opts.get("echo", True)):
@@ -262,6 +330,7 @@ class PageWriter:
                 txt = strip_ansi("\n".join(o.get("traceback") or [f'{o.get("ename")}: {o.get("evalue")}']))
                 yield f'<div class="nb-output nb-error"><pre>{html.escape(txt)}</pre></div>'
             elif kind in ("execute_result", "display_data"):
+                self.meta = o.get("metadata") or {}
                 r = self.rich(o.get("data", {}), opts)
                 if r: yield r
 
@@ -277,7 +346,15 @@ class PageWriter:
                 cap = opts.get("fig-cap", "")
                 alt = opts.get("fig-alt") or cap or f"Figure {self.nfig} of {self.page.title}"
                 figcap = f"<figcaption>{html.escape(cap)}</figcaption>" if cap else ""
-                return f'<figure class="nb-figure"><img src="{html.escape(rel)}" alt="{html.escape(alt)}">{figcap}</figure>'
+                size = ""
+                if ext == "png" and blob[12:16] == b"IHDR":  # drawn at its natural size (narrowed only to the column)
+                    w, h = int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
+                    meta = (self.meta or {}).get(mime) or {}  # Jupyter's display size (a retina figure's half size)
+                    w, h = int(meta.get("width", w)), int(meta.get("height", h * int(meta.get("width", w)) // w))
+                    size = f' width="{w}" height="{h}"'
+                    self.page.figures.append([rel, w, h, png_dpi(blob)])
+                return (f'<figure class="nb-figure"><a href="{html.escape(rel)}" title="the figure at full size">'
+                        f'<img src="{html.escape(rel)}" alt="{html.escape(alt)}"{size}></a>{figcap}</figure>')
         if "text/markdown" in data: return self.markdown(self.site.tidy_show_doc(_text(data["text/markdown"])))
         if "text/latex" in data:
             tex = _text(data["text/latex"]).strip().strip("$")
@@ -408,7 +485,7 @@ class Site:
             body = highlight(py.read_text(encoding="utf-8"), PythonLexer(), HtmlFormatter(linenos="inline", lineanchors="L", anchorlinenos=True))
             doc = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{self.lib_name}/{py.name}</title>\n'
                    '<link rel="icon" href="data:,">\n'  # no favicon request: the browser would log its 404 as an error
-                   f"<style>body{{font-family:sans-serif;margin:1em 2em}} .highlight pre{{font-size:0.8rem;line-height:1.35}} "
+                   f"<style>body{{font-family:sans-serif;margin:1em 2em}} .highlight pre{{font-size:0.8rem;line-height:1.35;white-space:pre-wrap;overflow-wrap:anywhere}} "
                    f".linenos{{color:#999;padding-right:1em}} {css}</style></head>\n<body>\n"
                    f'<p><a href="../{html.escape(page.out)}">{html.escape(page.title)}</a> &middot; <code>{self.lib_name}/{py.name}</code>, '
                    f"exported by nbdev from <code>nbs/{html.escape(page.src.as_posix())}</code>: edit the notebook, not this file.</p>\n"
@@ -504,17 +581,20 @@ class Site:
                          "<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n</div>")
         return "\n\n".join(parts) + "\n"
 
+    def chapters(self) -> list:
+        "The pages without a module, folder by folder, each folder's in reading order (`READING_ORDER`)."
+        rest = [p for p in self.pages if not p.module and p.src != Path("index.ipynb")]
+        return sorted(rest, key=lambda p: (p.src.parent.as_posix(), reading_key(p.src.stem)))
+
     def nav(self):
-        "Home, the API reference (module pages in notebook order), then every other notebook, folders as sections."
+        "Home, the chapters (folders as sections, in reading order), then the API reference (module pages in notebook order)."
         def item(p): return {p.title: p.md_path}
         nav = []
         home = self.by_src.get("index.ipynb")
         if home: nav.append({"Home": home.md_path})
         mods = [p for p in self.pages if p.module]
-        if mods: nav.append({"API reference": [{"Overview": "api.md"}] + [item(p) for p in mods]})
         sections: dict[str, list] = {}
-        for p in self.pages:
-            if p is home or p.module: continue
+        for p in self.chapters():
             if p.src.parent == Path("."): nav.append(item(p)); continue
             sec = p.src.parent.as_posix()
             if sec not in sections:
@@ -523,6 +603,7 @@ class Site:
                 nav.append({label: sections[sec]})
             if p.src.stem == "index": sections[sec].insert(0, {"Overview": p.md_path})
             else: sections[sec].append(item(p))
+        if mods: nav.append({"API reference": [{"Overview": "api.md"}] + [item(p) for p in mods]})
         return nav
 
 def frontmatter(nb) -> dict:
@@ -546,6 +627,8 @@ CSS = """\
 .md-typeset .nb-error pre { border-left-color: #d33; }
 .md-typeset .nb-figure { margin: 0.6em 0 1.2em; text-align: center; }
 .md-typeset .nb-figure img { max-width: 100%; height: auto; }
+/* code wraps at the column's edge instead of scrolling (a reader at 1280 px sees every line) */
+.md-typeset pre > code, .md-typeset .nb-output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 .md-typeset .nb-html { overflow-x: auto; }
 .md-typeset details.nb-fold { border: 1px solid var(--md-default-fg-color--lightest); border-radius: 0.2rem; padding: 0 0.6rem; }
 .md-typeset details.nb-fold > summary { cursor: pointer; color: var(--md-default-fg-color--light); font-size: 0.75rem; }
@@ -633,7 +716,12 @@ def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = No
         raise SystemExit(f"build_docs: mkdocs build failed (exit {r.returncode})")
     t3 = time.time()
     pages = [p.out for p in site.pages] + ["api.html"]
+    small = [{"page": p.out, "figure": f, "width": w, "height": h, "dpi": dpi} for p in site.pages
+             for f, w, h, dpi in p.figures if dpi is not None and dpi < MIN_DPI]
     info = {"site": str(site_dir), "pages": pages, "sources": sources,
+            "reading_order": [p.out for p in site.chapters()],
+            "hidden_test_cells": {p.out: p.hidden_tests for p in site.pages if p.hidden_tests},
+            "figures": {p.out: p.figures for p in site.pages if p.figures}, "small_figures": small,
             "modules": {f"{site.lib_name}.{p.module}": p.out for p in site.pages if p.module},
             "seconds": {"nbdev_proc_nbs": round(t1 - t0, 1), "pages": round(t2 - t1, 1), "mkdocs": round(t3 - t2, 1),
                         "total": round(t3 - t0, 1)}}
@@ -643,6 +731,9 @@ def build(site_dir: Path = SITE, force: bool = False, n_workers: int | None = No
               f"in {info['seconds']['total']} s (nbdev processing {info['seconds']['nbdev_proc_nbs']} s, "
               f"pages {info['seconds']['pages']} s, mkdocs {info['seconds']['mkdocs']} s)")
         for p in pages: print("  ", p)
+        print(f"build_docs: {sum(info['hidden_test_cells'].values())} test-only cells hidden on {len(info['hidden_test_cells'])} module pages")
+        if small: print(f"build_docs: {len(small)} figures drawn below {MIN_DPI} dpi (their labels are small at natural size): "
+                        + ", ".join(sorted({f"{f['page']} ({f['dpi']} dpi)" for f in small})))
         if dropped and verbose: print(f"build_docs: nbdev doc links to names without a show_doc entry, kept as plain code: {', '.join(dropped)}")
     return info
 
