@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import contextmanager
 from numbers import Integral
 
 import keras
@@ -55,6 +56,15 @@ class SparseAEEstimator(BaseEstimator):
         check_activation("output_activation", self.output_activation)
         return _check_random_state(self.random_state)
 
+    @contextmanager
+    def _fit_atomically(self):
+        "Build a fit's new state aside: if the block raises (anything, an interrupt included), every attribute is put back as it was."
+        saved = dict(vars(self))  # the attributes themselves: a fit assigns new objects, it never edits the old ones
+        try: yield
+        except BaseException:
+            vars(self).clear(); vars(self).update(saved)
+            raise
+
     def _fit_model(self, X)->np.ndarray:
         "Check everything, then train `model_` on `X`; returns `X` as validated."
         seed = self._check_params()
@@ -81,9 +91,9 @@ class SparseAEEstimator(BaseEstimator):
             order = np.random.default_rng(seed).permutation(len(X))
             fit, kwargs["validation_data"] = X[order[held_out:]], (X[order[:held_out]],)
             kwargs["callbacks"] = [keras.callbacks.EarlyStopping("val_reconstruction", patience=patience, mode="min", restore_best_weights=True)]
-        self.history_ = model.fit(fit, **kwargs).history
-        if self.history_.get("stopped"): warnings.warn(self.history_["stopped"], ConvergenceWarning)
-        self.model_ = model
+        history = model.fit(fit, **kwargs).history
+        if history.get("stopped"): warnings.warn(history["stopped"], ConvergenceWarning)
+        self.history_, self.model_ = history, model
 
     def _encode(self, X):
         "The code of validated `X` (after TopK, if any)."
@@ -125,8 +135,9 @@ class SparseAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Spa
             y:ArrayLike|None=None, # ignored
            ):
         "Train a new sparse autoencoder on `X`; returns the transformer."
-        self._fit_model(X)
-        self._n_features_out = self.model_.hidden_dim
+        with self._fit_atomically():  # a fit that fails leaves the transformer as it was
+            self._fit_model(X)
+            self._n_features_out = self.model_.hidden_dim
         return self
 
     def transform(self,
