@@ -96,3 +96,38 @@ def test_model_modules_document_their_classes():
 def test_package_docstring():
     assert sparse_ae_tf.__doc__ and sparse_ae_tf.__doc__.startswith("The names most users need"), sparse_ae_tf.__doc__
     assert sparse_ae_tf.__version__
+
+def _import_graph():
+    "Each module of the package -> the package modules it imports anywhere in its code (top level or inside functions)."
+    pkg = ROOT / "sparse_ae_tf"
+    mods = {p.stem for p in pkg.glob("*.py")} - {"__init__", "_modidx"}
+    graph = {}
+    for m in mods:
+        deps = set()
+        for n in ast.walk(ast.parse((pkg / f"{m}.py").read_text())):
+            if isinstance(n, ast.ImportFrom):
+                if n.level == 1: deps |= {n.module.split(".")[0]} if n.module else {a.name for a in n.names}
+                elif n.module and n.module.startswith("sparse_ae_tf."): deps.add(n.module.split(".")[1])
+                elif n.module == "sparse_ae_tf": deps |= {a.name for a in n.names}
+            elif isinstance(n, ast.Import):
+                deps |= {a.name.split(".")[1] for a in n.names if a.name.startswith("sparse_ae_tf.")}
+        graph[m] = deps & mods - {m}
+    return graph
+
+def test_import_graph_has_no_cycle():
+    graph, state, path = _import_graph(), {}, []
+    def visit(m):
+        state[m] = "open"; path.append(m)
+        for d in sorted(graph[m]):
+            if state.get(d) == "open": pytest.fail("import cycle: " + " -> ".join(path[path.index(d):] + [d]))
+            if d not in state: visit(d)
+        state[m] = "done"; path.pop()
+    for m in sorted(graph):
+        if m not in state: visit(m)
+    assert {"models", "variants", "vae", "files", "training"} <= set(graph)
+
+def test_model_modules_import_no_training_cli_or_plots():
+    graph = _import_graph()
+    for m in ("base", "models", "variants", "vae", "sparsity", "noise"):
+        assert not graph[m] & {"training", "cli", "plots"}, (m, sorted(graph[m]))
+    assert not graph["files"] & {"models", "variants", "vae"}, sorted(graph["files"])
