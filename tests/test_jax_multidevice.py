@@ -2,7 +2,8 @@
 (`XLA_FLAGS=--xla_force_host_platform_device_count=2`, in a fresh process: JAX reads the flag when it starts).
 
 For every dense model (SparseAutoencoder with kl, l1 and topk sparsity, KSparseAutoencoder, ContractiveAutoencoder,
-StackedSparseAutoencoder, VariationalAutoencoder), from the same initial weights and shuffling seed:
+StackedSparseAutoencoder, VariationalAutoencoder), and the KL model also under a `DataParallel` over a named
+`DeviceMesh` and a `ModelParallel` on a 2-D (batch x model) mesh, from the same initial weights and shuffling seed:
 
 - the step receives each batch as one `jax.Array` split over the two devices along the batch axis (its sharding,
   inspected inside the compiled step with `jax.debug.inspect_array_sharding`, is `P('batch')`, and each device's shard
@@ -51,6 +52,12 @@ MODELS = {
     "vae": lambda: VariationalAutoencoder(784, 2, (32,), seed=3),
 }
 data_parallel = keras.distribution.DataParallel(devices=jax.devices())
+mesh_2d = keras.distribution.DeviceMesh((2, 1), ["batch", "model"], jax.devices())
+DISTRIBUTIONS = {  # the same model under a named one-axis mesh, and under ModelParallel on a 2-D mesh (weights whole)
+    "sae-kl-mesh": (MODELS["sae-kl"], keras.distribution.DataParallel(device_mesh=keras.distribution.DeviceMesh((2,), ["data"], jax.devices()))),
+    "sae-kl-2d": (MODELS["sae-kl"], keras.distribution.ModelParallel(layout_map=keras.distribution.LayoutMap(mesh_2d), batch_dim_name="batch")),
+}
+CASES = {**{name: (make, data_parallel) for name, make in MODELS.items()}, **DISTRIBUTIONS}
 
 def spied(model, seen):
     "Record, inside the compiled step, the sharding of every batch array and weight the step receives."
@@ -65,9 +72,10 @@ def spied(model, seen):
         return step(state, data)
     model.train_step = spy
 
-def run(make, y, sharded):
+def run(make, y, distribution=None):
+    sharded = distribution is not None
     keras.utils.set_random_seed(0)  # the same initial weights (and noise seeds) on both sides
-    with data_parallel.scope() if sharded else warnings.catch_warnings():
+    with distribution.scope() if sharded else warnings.catch_warnings():
         model = make()
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
         seen = []
@@ -77,10 +85,10 @@ def run(make, y, sharded):
     return model, h, seen
 
 out = {}
-for name, make in MODELS.items():
+for name, (make, distribution) in CASES.items():
     y = labels if name == "stacked" else None
-    one, h1, _ = run(make, y, False)
-    two, h2, seen = run(make, y, True)
+    one, h1, _ = run(make, y)
+    two, h2, seen = run(make, y, distribution)
     gaps = [float(np.max(np.abs(a - b) - 1e-4 * np.abs(a))) for a, b in zip(one.get_weights(), two.get_weights())]
     out[name] = {"weight_gap": max(float(np.abs(a - b).max()) for a, b in zip(one.get_weights(), two.get_weights())),
                  "weight_excess": max(gaps),
@@ -120,7 +128,7 @@ def result():
     return out
 
 
-MODELS = ["sae-kl", "sae-l1", "sae-topk", "ksparse", "contractive", "stacked", "vae"]
+MODELS = ["sae-kl", "sae-l1", "sae-topk", "ksparse", "contractive", "stacked", "vae", "sae-kl-mesh", "sae-kl-2d"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -129,7 +137,8 @@ def test_each_device_computes_its_half_of_the_batch(result, name):
     batches, weights = [s for s in seen if s[0] == "batch"], [s for s in seen if s[0] == "weight"]
     assert batches and weights, seen
     for _, shape, spec, shard, n_devices in batches:  # x (and y, for the classifier): rows split over the two devices
-        assert shape[0] == 100 and n_devices == 2 and "'batch'" in spec, (shape, spec)
+        axis = "'data'" if name == "sae-kl-mesh" else "'batch'"
+        assert shape[0] == 100 and n_devices == 2 and spec.split("(", 1)[1].startswith(axis), (shape, spec)
         assert shard == [50] + shape[1:], (shape, shard)
     for _, shape, spec, shard, n_devices in weights:  # every weight whole on each device
         assert shard == shape and n_devices == 2, (shape, spec, shard)
