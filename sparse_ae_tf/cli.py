@@ -427,6 +427,12 @@ def _range_warnings(model, x:np.ndarray, model_path) -> list:
     return [w + ": its errors there reflect the range more than the examples" for w in found]
 
 # %% ../nbs/07_cli.ipynb #9fe73af3
+def _recover_outputs(folder:Path):
+    "Finish the output swap of a `train` run that a hard kill interrupted in `folder` (`files.recover_folder`), if it left one."
+    if not any(folder.glob(f".{Path(os.path.abspath(folder)).name}.*.tmp")): return  # the usual case: nothing to import
+    try: _library().files.recover_folder(folder)
+    except OSError: pass  # a folder we may not write: read what is there
+
 def _model_and_data(args, default_suffix:str):
     "Check the output path, then read the data and the model of an `encode` or `score` command."
     if args.output is None: args.output = f"{Path(args.data).stem}_{default_suffix}"
@@ -435,6 +441,7 @@ def _model_and_data(args, default_suffix:str):
         if os.path.exists(args.output) and os.path.exists(path) and os.path.samefile(args.output, path):
             raise CLIError(f"output file '{args.output}' is the {what} file: choose another name")
     _check_suffix(args.model, (".keras",), "model file")
+    _recover_outputs(Path(args.model).parent)
     if not os.path.exists(args.model): raise CLIError(f"model file '{args.model}' does not exist")
     x = read_data(args.data)
     lib = _library()

@@ -21,7 +21,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['check_destination', 'atomic_path', 'save_model', 'load_model', 'write_json', 'save_array', 'save_figure',
-           'atomic_folder', 'save_checkpoint', 'read_checkpoint']
+           'atomic_folder', 'recover_folder', 'save_checkpoint', 'read_checkpoint']
 
 # %% ../nbs/11_files.ipynb #c83b101c
 def _umask():
@@ -163,12 +163,14 @@ def atomic_folder(path, # the folder to create, or to put the entries into
     "Yield an empty staging folder; if the block succeeds, move its entries into `path` together, else remove it."
     path = Path(path)
     root = check_destination(path, folder=True)
+    recover_folder(path)  # a swap that a hard kill interrupted: finished before anything else
     stage = Path(tempfile.mkdtemp(dir=root, prefix=f".{Path(os.path.abspath(path)).name}.", suffix=".tmp"))
     new, old, keep = stage / "new", stage / "old", False
     try:
-        new.mkdir(); old.mkdir()
+        new.mkdir(); old.mkdir(); (stage / "pid").write_text(str(os.getpid()))
         yield new
         with _deferred_signals():
+            (stage / "commit").touch()  # from here on the staged set is complete: `recover_folder` rolls forward
             if os.path.isdir(path): _move_in(new, old, path)
             else:
                 made = _make_parents(path)
@@ -178,6 +180,32 @@ def atomic_folder(path, # the folder to create, or to put the entries into
     finally:
         if not keep:
             with _deferred_signals(): shutil.rmtree(stage, ignore_errors=True)
+
+# %% ../nbs/11_files.ipynb #062bf706
+def _alive(pid:int)->bool:
+    "Whether process `pid` is running (on this machine)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except OSError: return True  # exists, another user's
+    return True
+
+def recover_folder(path, # a folder `atomic_folder` writes into
+                  )->list:
+    "Finish the swaps of `atomic_folder` that a hard kill interrupted in `path` (roll forward), drop the stages it left unfinished; returns what it did."
+    path, done = Path(path), []
+    if not os.path.isdir(path): return done
+    for stage in sorted(path.glob(f".{Path(os.path.abspath(path)).name}.*.tmp")):
+        try: pid = int((stage / "pid").read_text())
+        except (OSError, ValueError): continue  # not ours, or still being created
+        if _alive(pid) and pid != os.getpid(): continue  # a run in progress
+        new, old = stage / "new", stage / "old"
+        if (stage / "commit").exists() and new.is_dir():  # the staged set was complete: put the rest of it in place
+            for name in sorted(os.listdir(new)):
+                if not os.path.lexists(old / name) and os.path.lexists(path / name): os.rename(path / name, old / name)
+                os.rename(new / name, path / name)
+                done.append(name)
+        shutil.rmtree(stage, ignore_errors=True)
+    return done
 
 # %% ../nbs/11_files.ipynb #a5572119
 def save_checkpoint(path, # the checkpoint file (.npz)
