@@ -503,7 +503,7 @@ class BaseModel(keras.Model):
 
     def make_train_function(self, force=False):
         "Keras's, traced again whenever this `fit` feeds the step differently from the last one."
-        state = (type(self._feed).__name__, getattr(self._feed, "signature", None), self._explicit_step, self.jit_compile)
+        state = (type(self._feed).__name__, getattr(self._feed, "signature", None), self._explicit_step, self.jit_compile, self.steps_per_execution)
         if state != getattr(self, "_traced_for", None): force, self._traced_for = True, state
         return super().make_train_function(force)
 
@@ -515,6 +515,8 @@ class BaseModel(keras.Model):
         if class_weight is not None: sample_weight, class_weight = _class_sample_weights(self, class_weight, y, sample_weight), None
         plan = _FitPlan(self, x, y, batch_size, epochs, callbacks, validation_split, validation_data, shuffle,
                         class_weight, sample_weight, steps_per_epoch)
+        spe = self.steps_per_execution  # Keras runs whole calls of it: one that does not divide `steps_per_epoch` overruns it
+        if steps_per_epoch is not None and spe: self.steps_per_execution = math.gcd(spe, steps_per_epoch)
         try:
             per_epoch, start = steps_per_epoch or getattr(plan.feed, "n_batches", None), int(ops.convert_to_numpy(self.optimizer.iterations))
             _check_learning_rate(self.optimizer, [start, start + 1] + ([start + per_epoch * (epochs - initial_epoch) - 1] if per_epoch else []))
@@ -526,7 +528,7 @@ class BaseModel(keras.Model):
                                       class_weight=class_weight, sample_weight=plan.sample_weight, initial_epoch=initial_epoch,
                                       steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                                       validation_batch_size=validation_batch_size or batch_size, validation_freq=validation_freq)
-        finally: plan.close()
+        finally: plan.close(); self.steps_per_execution = spe
         return plan.finish(history)
 
 # %% ../nbs/00b_base.ipynb #2b920f2d

@@ -347,3 +347,101 @@ def test_fit_trains_to_finite_weights_or_refuses_before_training(p):
         for a, b in zip(before, m.get_weights()): np.testing.assert_array_equal(a, b)  # refused before training
         return
     assert all(np.isfinite(w).all() for w in m.get_weights()), h
+
+
+# --- Issue 19 classes 3, 4 and the weaker one (H1): learning-rate schedules and callables, every option of `compile`
+# and `fit`, constructor numbers finite in float64 but infinite in float32. Each refused before training, by name.
+def _stacked():
+    from sparse_ae_tf.variants import StackedSparseAutoencoder
+    m = StackedSparseAutoencoder(20, (8,), n_classes=3); m.compile()
+    return m
+
+
+def _with(optimizer):
+    m = model(); m.compile(optimizer=optimizer)
+    return m
+
+
+def _climbing_schedule():  # 1e-3 at step 0, negative from step 50 on: refused at the planned run's end
+    return keras.optimizers.schedules.PolynomialDecay(1e-3, 100, end_learning_rate=-1e-3)
+
+
+def _variant(kind, **kw):
+    from sparse_ae_tf.vae import VariationalAutoencoder
+    from sparse_ae_tf.variants import ContractiveAutoencoder, ConvSparseAutoencoder, KSparseAutoencoder
+    return {"k": lambda: KSparseAutoencoder(20, 16, **kw), "c": lambda: ContractiveAutoencoder(20, 8, **kw),
+            "v": lambda: VariationalAutoencoder(20, 2, **kw), "conv": lambda: ConvSparseAutoencoder((4, 4, 1), **kw)}[kind]()
+
+
+Y3 = np.random.default_rng(1).integers(0, 3, 64)
+H1_CASES = [
+    # learning-rate schedules and callables (class 3)
+    ("schedule negative at start", lambda: model().compile(optimizer=keras.optimizers.SGD(
+        keras.optimizers.schedules.ExponentialDecay(-0.1, 10, 0.9))), ValueError, "at step 0 of the schedule ExponentialDecay"),
+    ("schedule negative at run end", lambda: _with(keras.optimizers.Adam(_climbing_schedule())).fit(X, epochs=40, batch_size=16, verbose=0),
+     ValueError, "of the schedule PolynomialDecay"),
+    ("schedule nan", lambda: model().compile(optimizer=keras.optimizers.Adam(
+        keras.optimizers.schedules.PiecewiseConstantDecay([5], [float("nan"), 1e-3]))), ValueError, "got learning_rate=nan"),
+    ("callable negative", lambda: model().compile(optimizer=keras.optimizers.Adam(lambda: -0.01)), ValueError, "from the callable"),
+    ("callable inf in float32", lambda: model().compile(optimizer=keras.optimizers.Adam(lambda: 1e39)), ValueError, "(in float32)"),
+    ("mixed_float16 negative rate", lambda: model(dtype="mixed_float16").compile(optimizer=keras.optimizers.Adam(-1e-3)), ValueError, "learning_rate=-0.001"),
+    # compile's options (class 4)
+    ("compile jit text", lambda: model().compile(jit_compile="yes"), ValueError, "jit_compile='yes'"),
+    ("compile jit None", lambda: model().compile(jit_compile=None), ValueError, "jit_compile=None"),
+    ("compile loss_weights", lambda: model().compile(loss_weights=[1.0]), ValueError, "loss_weights=[1.0]"),
+    ("compile run_eagerly text", lambda: model().compile(run_eagerly="no"), ValueError, "run_eagerly='no'"),
+    ("compile steps_per_execution 0", lambda: model().compile(steps_per_execution=0), ValueError, "steps_per_execution=0"),
+    # fit's options (class 4)
+    ("class_weight on an autoencoder", lambda: compiled().fit(X, class_weight={0: 1.0}, verbose=0), ValueError, "has no classes"),
+    ("class_weight negative", lambda: _stacked().fit(X, Y3, class_weight={0: -1.0}, verbose=0), ValueError, "class_weight={0: -1.0}"),
+    ("class_weight nan", lambda: _stacked().fit(X, Y3, class_weight={0: float("nan")}, verbose=0), ValueError, "finite weights >= 0"),
+    ("class_weight unknown class", lambda: _stacked().fit(X, Y3, class_weight={7: 1.0}, verbose=0), ValueError, "in [0, 3)"),
+    ("class_weight list", lambda: _stacked().fit(X, Y3, class_weight=[1.0, 2.0], verbose=0), ValueError, "must be a dict"),
+    ("class_weight with NaN data", lambda: _stacked().fit(NAN, Y3, class_weight={0: 2.0}, verbose=0), ValueError, "`x` must be finite"),
+    ("validation_freq 0", lambda: compiled().fit(X, validation_freq=0, verbose=0), ValueError, "validation_freq=0"),
+    ("validation_freq float", lambda: compiled().fit(X, validation_freq=1.5, verbose=0), ValueError, "validation_freq=1.5"),
+    ("initial_epoch negative", lambda: compiled().fit(X, initial_epoch=-1, verbose=0), ValueError, "initial_epoch=-1"),
+    ("initial_epoch past epochs", lambda: compiled().fit(X, epochs=2, initial_epoch=2, verbose=0), ValueError, "initial_epoch=2"),
+    ("verbose 3", lambda: compiled().fit(X, verbose=3), ValueError, "verbose=3"),
+    ("verbose text", lambda: compiled().fit(X, verbose="loud"), ValueError, "verbose='loud'"),
+    ("verbose True", lambda: compiled().fit(X, verbose=True), ValueError, "verbose=True"),
+    ("steps_per_epoch 0", lambda: compiled().fit(X, steps_per_epoch=0, verbose=0), ValueError, "steps_per_epoch=0"),
+    ("steps_per_epoch with NaN data", lambda: compiled().fit(NAN, steps_per_epoch=2, verbose=0), ValueError, "`x` must be finite"),
+    ("steps_per_epoch with narrow data", lambda: compiled().fit(X[:, :5], steps_per_epoch=2, verbose=0), ValueError, "must have 20 features"),
+    ("validation_steps 0", lambda: compiled().fit(X, validation_data=X, validation_steps=0, verbose=0), ValueError, "validation_steps=0"),
+    ("validation_batch_size 0", lambda: compiled().fit(X, validation_data=X, validation_batch_size=0, verbose=0), ValueError, "validation_batch_size=0"),
+    # numbers finite in float64, infinite in float32 (the weaker class)
+    ("beta 1e39", lambda: model(beta=1e39), ValueError, "beta=1e+39"),
+    ("l1 1e39", lambda: model(sparsity="l1", hidden_activation="relu", l1=1e39), ValueError, "l1=1e+39"),
+    ("weight_decay 1e39", lambda: model(weight_decay=1e39), ValueError, "(in float32), got weight_decay=1e+39"),
+    ("noise_level 1e39", lambda: model(noise="gaussian", noise_level=1e39), ValueError, "noise_level=1e+39"),
+    ("aux_coef 1e39", lambda: _variant("k", aux_coef=1e39), ValueError, "aux_coef=1e+39"),
+    ("l0 1e39", lambda: _variant("k", activation="jumprelu", l0=1e39), ValueError, "l0=1e+39"),
+    ("lam 1e39", lambda: _variant("c", lam=1e39), ValueError, "lam=1e+39"),
+    ("vae beta 1e39", lambda: _variant("v", beta=1e39), ValueError, "beta=1e+39"),
+    ("conv beta 1e39", lambda: _variant("conv", beta=1e39), ValueError, "beta=1e+39"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, text", H1_CASES, ids=[c[0] for c in H1_CASES])
+def test_options_schedules_and_float32_numbers_are_refused_clearly(name, call, error, text):
+    with pytest.raises(error) as info: call()
+    assert text in str(info.value), f"{name}: message {str(info.value)!r} lacks {text!r}"
+
+
+def test_options_that_are_accepted_work():
+    "Metrics of an autoencoder compare with its input; a classifier's class weights are per-example weights; schedules train."
+    keras.utils.set_random_seed(0)
+    m = model(); m.compile(metrics=["mae"])
+    h = m.fit(X, epochs=2, batch_size=16, verbose=0, validation_data=X).history
+    manual = float(np.mean(np.abs(m.reconstruct(X) - X)))
+    assert h["val_mae"][-1] == pytest.approx(manual, rel=1e-4)  # the input is the target
+    runs = []
+    for weights in ({"class_weight": {0: 2.0, 1: 1.0, 2: 0.5}}, {"sample_weight": np.array([2.0, 1.0, 0.5])[Y3]}):
+        keras.utils.set_random_seed(0)
+        s = _stacked(); s.fit(X, Y3, epochs=2, batch_size=16, verbose=0, **weights)
+        runs.append(s.get_weights())
+    for a, b in zip(*runs): np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    s = _with(keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.9)))
+    h = s.fit(X, epochs=3, batch_size=16, steps_per_epoch=2, verbose=0).history
+    assert np.isfinite(h["loss"]).all() and int(s.optimizer.iterations) == 6
