@@ -15,6 +15,11 @@
    all names in the module's `__all__`, and `api.html` lists every module and exported name.
 3. `mkdocs build --strict` writes the site to `site/` (sidebar, table of contents, offline lunr search).
 
+It reads like a book: the sidebar lists Home, the chapters in `READING_ORDER` (a chapter not listed comes after the
+listed ones), then the API reference; code lines wrap instead of scrolling; figures show at their natural size (only
+narrowed to the column) and link to the full PNG, and the build lists figures drawn below `MIN_DPI`; on module pages a
+cell made only of `assert`s and test calls (`only_tests`) is left out as `#| hide` would, while chapters show theirs.
+
 Open `site/index.html` through a local server: `python -m http.server -d site`. `nbdev_docs` still works where Quarto is
 installed (`nbs/_quarto.yml` is untouched).
 """
