@@ -388,6 +388,7 @@ class KSparseAutoencoder(BaseModel):
                  l0:float=1e-3, # jumprelu: weight of the L0 penalty `l0 * mean_i ||z_i||_0`
                  bandwidth:float=0.1, # jumprelu: epsilon of the straight-through estimator, in units of the pre-activation scale
                  initial_threshold:float=1.0, # jumprelu: every latent's starting threshold, in units of the pre-activation scale
+                 matryoshka=None, # topk: nested prefix sizes m_1 < m_2 < ... < hidden_dim; the reconstruction loss averages the first m_i latents' and all
                  **kwargs):
         super().__init__(**kwargs)
         self.input_dim, self.hidden_dim = check_int("input_dim", input_dim), check_int("hidden_dim", hidden_dim)
@@ -399,6 +400,9 @@ class KSparseAutoencoder(BaseModel):
         self.momentum = check_number("momentum", momentum, 0, 1, high_open=True)
         self.l0, self.bandwidth = check_number("l0", l0, low=0), check_number("bandwidth", bandwidth, 0, low_open=True)
         self.initial_threshold = check_number("initial_threshold", initial_threshold, 0, low_open=True)
+        self.matryoshka = None if matryoshka is None else check_ints("matryoshka", matryoshka)
+        if self.matryoshka and (self.activation != "topk" or list(self.matryoshka) != sorted(set(self.matryoshka)) or self.matryoshka[-1] >= self.hidden_dim):
+            raise ValueError(f"`matryoshka` must be increasing prefix sizes below hidden_dim={self.hidden_dim} with activation='topk', got matryoshka={matryoshka!r}")
         policy = dict(dtype=self.dtype_policy)
         self.sparsity_layer = (BatchTopK(self.k, self.momentum, name="batch_topk", **policy) if self.activation == "batchtopk" else
                                JumpReLU(self.l0, self.bandwidth, self.initial_threshold, name="jump_relu", **policy)
@@ -464,6 +468,11 @@ class KSparseAutoencoder(BaseModel):
     def objective_parts(self, x, y, y_pred, sample_weight=None):
         "Half squared error of `y` (of `x` when it is None), the AuxK loss, and (jumprelu) the L0 penalty."
         recon = _mean_loss(RECONSTRUCTION_LOSSES["half_sse"], x if y is None else y, y_pred, sample_weight)
+        if self.matryoshka:  # Matryoshka (Bussmann et al. 2025): each prefix of the dictionary must reconstruct on its own
+            _, codes, index = self._latents(x)
+            prefix = lambda m: _gather_decode(ops.where(index < m, codes, ops.zeros_like(codes)), index, self.decoder_kernel) + self.pre_bias
+            recon = (recon + sum(_mean_loss(RECONSTRUCTION_LOSSES["half_sse"], x if y is None else y, prefix(m), sample_weight)
+                                 for m in self.matryoshka)) / (1 + len(self.matryoshka))
         if self.activation != "jumprelu": return {"reconstruction": recon, "auxk": _loss_sum(self.losses, recon.dtype)}
         losses = list(self.losses)  # the JumpReLU layer's L0 penalty first (it runs before AuxK), then AuxK's
         l0 = _loss_sum(losses[:1] if self.l0 else [], recon.dtype)
@@ -520,7 +529,7 @@ class KSparseAutoencoder(BaseModel):
         return {**super().get_config(), "input_dim": self.input_dim, "hidden_dim": self.hidden_dim, "k": self.k,
                 "k_aux": self.k_aux, "aux_coef": self.aux_coef, "dead_after": self.dead_after, "tied_init": self.tied_init,
                 "activation": self.activation, "momentum": self.momentum, "l0": self.l0, "bandwidth": self.bandwidth,
-                "initial_threshold": self.initial_threshold}
+                "initial_threshold": self.initial_threshold, "matryoshka": self.matryoshka}
 
 
 # %% ../nbs/09_variants.ipynb #3a731438
