@@ -76,7 +76,38 @@ def _differences(saved:dict, now:dict)->list:
     keys = sorted(set(saved) | set(now))
     return [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
 
+# %% ../nbs/02_training.ipynb #83f98e5c
+def _check_entries(state:dict, arrays:dict, peers:list, where:str):
+    "Raise a `ValueError` naming the first entry of a checkpoint (epoch, seed, rng, history, callbacks) that is missing or malformed."
+    def bad(entry, why): raise ValueError(f"{where}: the checkpoint's `{entry}` {why}; delete the file to start over")
+    epoch = state.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1: bad("epoch", f"must be an integer >= 1, got {epoch!r}")
+    seed = state.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31: bad("seed", f"must be an integer in [0, 2**31), got {seed!r}")
+    try:
+        kind, keys, pos, has_gauss, gauss = state["rng"]["numpy"]
+        np.random.RandomState().set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        version, internal, gauss_next = state["rng"]["python"]
+        random.Random().setstate((version, tuple(internal), gauss_next))
+    except Exception as e: bad("rng", f"is not the state of NumPy's and Python's generators ({type(e).__name__}: {e})")
+    history = state.get("history")
+    if not isinstance(history, dict) or not all(isinstance(v, list) and len(v) <= epoch and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                                                for v in history.values()):
+        bad("history", f"must map each logged name to at most {epoch} numbers, one per epoch, got {str(history)[:80]!r}")
+    if not isinstance(state.get("stopped", False), bool): bad("stopped", f"must be true or false, got {state.get('stopped')!r}")
+    for i, (callback, saved) in enumerate(zip(peers, state.get("callbacks") or [])):
+        plain, names = saved.get("state") if isinstance(saved, dict) else None, _state_names(callback)
+        if not isinstance(plain, dict): bad(f"callbacks[{i}]", f"has no state, got {saved!r}")
+        for name, value in plain.items():
+            base = name[:-5] if name.endswith("#list") else name
+            if base not in names: bad(f"callbacks[{i}]", f"holds {name!r}, which {type(callback).__name__} does not keep ({names})")
+            if name.endswith("#list") and (not isinstance(value, int) or any(f"callbacks/{i}/{base}/{j}" not in arrays for j in range(value))):
+                bad(f"callbacks[{i}]", f"lists {value!r} arrays for {base!r}, the file does not hold them")
+            if not name.endswith("#list") and not isinstance(value, _PLAIN[:5]): bad(f"callbacks[{i}]", f"holds {name}={value!r}")
+
 # %% ../nbs/02_training.ipynb #e1d17de1
+_EVENTS = ("on_train_begin", "on_epoch_end")  # the checkpoint acts after every callback has had these
+
 class TrainingCheckpoint(keras.callbacks.Callback):
     "Make a `fit` run resumable: write its whole state to `path` every `every` epochs; resume from `path` when it exists."
     def __init__(self,
@@ -86,37 +117,75 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.path, self.every = Path(path), check_int("every", every)
         if self.path.suffix != ".npz": raise ValueError(f"`path` must end in .npz, got path={str(path)!r}")
-        self.peers, self.settings, self.history, self._pending = [], {}, {}, None
+        self.others, self.peers, self.settings, self.history, self._pending, self._write_at = [], [], {}, {}, None, None
 
     def set_fit_context(self, callbacks, settings):
         "Called by `BaseModel.fit`: the run's other callbacks (whose state is saved too) and its settings."
+        self.others = list(callbacks)
         self.peers = [c for c in callbacks if _state_names(c)]  # the callbacks that count something during the run
         self.settings = settings
+        self._hook_others()
+
+    def _hook_others(self):
+        "Make each other callback report its `_EVENTS`, so the checkpoint acts after the last of them, whatever the order."
+        self._counts = dict.fromkeys(_EVENTS, 0)
+        for c in self.others:
+            for event in _EVENTS:
+                own = c.__dict__.get(event)
+                own = getattr(own, "checkpoint_own", own)  # a hook left by an earlier fit that raised: replaced
+                def hook(*args, _c=c, _event=event, _own=own, **kwargs):
+                    (_own or getattr(type(_c), _event).__get__(_c))(*args, **kwargs)
+                    if getattr(_c, "model", None) is self.model: self._after(_event)
+                hook.checkpoint_own = own
+                setattr(c, event, hook)
+
+    def _unhook_others(self):
+        "Give the other callbacks their own methods back."
+        for c in self.others:
+            for event in _EVENTS:
+                hook = c.__dict__.get(event)
+                if hook is None or not hasattr(hook, "checkpoint_own"): continue
+                if hook.checkpoint_own is None: delattr(c, event)
+                else: setattr(c, event, hook.checkpoint_own)
+
+    def _after(self, event):
+        "Count one callback's `event`; once every callback has had it, restore the callbacks' state or write the file."
+        self._counts[event] += 1
+        if self._counts[event] < len(self.others) + 1: return
+        self._counts[event] = 0
+        if event == "on_train_begin" and self._pending is not None:
+            (states, arrays), self._pending = self._pending, None
+            for i, (callback, saved) in enumerate(zip(self.peers, states)):
+                prefix = f"callbacks/{i}/"
+                _set_callback_state(callback, saved["state"], {k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)})
+        if event == "on_epoch_end" and self._write_at is not None:
+            epoch, self._write_at = self._write_at, None
+            self._write(epoch)
 
     def on_train_begin(self, logs=None):
-        self.history = {}
-        if not self.path.exists(): return
-        arrays, state = read_checkpoint(self.path)
-        self._check(arrays, state)  # in full, before anything is assigned
-        model = self.model
-        for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
-            for i, v in enumerate(variables): v.assign(arrays[f"{prefix}/{i}"])
-        _set_rng_state(state["rng"])
-        model.shuffle_seed_, model._initial_epoch, self.history = state["seed"], state["epoch"], state["history"]
-        self._pending = (state["callbacks"], arrays)  # set once every callback has run its own on_train_begin
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._pending is None: return
-        (states, arrays), self._pending = self._pending, None
-        for i, (callback, saved) in enumerate(zip(self.peers, states)):
-            prefix = f"callbacks/{i}/"
-            _set_callback_state(callback, saved["state"], {k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)})
+        self.history, self._pending, self._write_at = {}, None, None
+        self._optimizer_config = _config_json(self.model.optimizer)  # as compiled: a callback may change the rate later
+        if self.path.exists():
+            arrays, state = read_checkpoint(self.path)
+            self._check(arrays, state)  # every entry, in full, before anything is assigned
+            model = self.model
+            for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
+                for i, v in enumerate(variables): v.assign(arrays[f"{prefix}/{i}"])
+            _set_rng_state(state["rng"])
+            model.shuffle_seed_, model._initial_epoch, self.history = state["seed"], state["epoch"], state["history"]
+            if state.get("stopped"): model._initial_epoch = max(state["epoch"], self.params.get("epochs") or 0)  # it had stopped
+            self._pending = (state["callbacks"], arrays)  # set once every callback has run its own on_train_begin
+        self._after("on_train_begin")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         for k, v in logs.items(): self.history.setdefault(k, []).append(v)
-        if not all(np.isfinite(list(logs.values()))): return  # a diverged epoch is never written
-        if (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs"): self._write(epoch + 1)
+        finite = all(np.isfinite(list(logs.values())))  # a diverged epoch is never written
+        if finite and ((epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs")): self._write_at = epoch + 1
+        self._after("on_epoch_end")
+
+    def on_train_end(self, logs=None):
+        self._unhook_others()
 
     def _check(self, arrays:dict, state:dict):
         "Raise a `ValueError` saying what differs when the checkpoint does not belong to this run."
@@ -131,6 +200,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         saved = [c["class"] for c in state.get("callbacks", [])]
         if saved != [type(c).__name__ for c in self.peers]:
             raise ValueError(f"{where} was made with the callbacks {saved}, this run has {[type(c).__name__ for c in self.peers]}")
+        _check_entries(state, arrays, self.peers, where)
         for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
             for i, v in enumerate(variables):
                 a = arrays.get(f"{prefix}/{i}")
@@ -150,7 +220,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             callbacks.append({"class": type(callback).__name__, "state": plain})
             arrays.update({f"callbacks/{i}/{k}": a for k, a in extra.items()})
         state = {"epoch": epoch, "seed": model.shuffle_seed_, "rng": _rng_state(), "history": self.history,
-                 "callbacks": callbacks, "model": _config_json(model), "optimizer": _config_json(model.optimizer),
+                 "callbacks": callbacks, "model": _config_json(model), "optimizer": self._optimizer_config, "stopped": bool(model.stop_training),
                  "settings": self.settings}
         save_checkpoint(self.path, arrays, state)
 

@@ -91,7 +91,8 @@ def test_early_stopping_resumed_with_training_checkpoint_stops_at_the_same_epoch
     resumed, ckpt = fresh(seed=7, learning_rate=0.1), TrainingCheckpoint(path)
     stop, history = run(resumed, ckpt, Interrupt(-1))
     assert stop.stopped_epoch == whole_stop.stopped_epoch
-    assert len(history["loss"]) == whole_stop.stopped_epoch - at  # this fit ran from epoch `at + 1` to the stop
+    # the crash came within epoch `at`'s end, before every callback had seen it: the checkpoint holds the epochs before
+    assert len(history["loss"]) == whole_stop.stopped_epoch - at + 1  # this fit ran from epoch `at` to the stop
     assert set(ckpt.history) == set(whole_history)
     for k, values in whole_history.items(): np.testing.assert_array_equal(ckpt.history[k], values, err_msg=k)
     for a, b in zip(resumed.get_weights(), whole.get_weights()): np.testing.assert_array_equal(a, b)  # the best epoch's
