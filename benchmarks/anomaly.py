@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore")
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -86,6 +86,8 @@ SETS = {
     "pyod_d50_c20": lambda: _pyod_synthetic(50, 0.2),
     "ecg_mitdb": lambda: [_windows(*_sktime_series("mitdb"), width=64, stride=16)],
     "yahoo": lambda: [_windows(*_sktime_series("yahoo"), width=16, stride=4)],
+    "wine_1vr": lambda: _one_vs_rest(load_wine().data, load_wine().target),
+    "iris_1vr": lambda: _one_vs_rest(load_iris().data, load_iris().target),
 }
 
 

@@ -5,6 +5,10 @@
 # %% ../nbs/06_anomaly.ipynb #0caa7346
 from __future__ import annotations
 
+import copy
+import warnings
+
+import keras
 import numpy as np
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
@@ -12,10 +16,12 @@ from numpy.typing import ArrayLike
 from scipy.special import erf
 from scipy.stats import binom
 from sklearn.base import OutlierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .estimators import SparseAEEstimator
 from .metrics import reconstruction_error
+from .models import SparseAutoencoder
 from .validation import check_bool, check_choice, check_int, check_number
 
 # %% auto #0
@@ -87,13 +93,14 @@ class _ReconstructionDetector(SparseAEEstimator):
                  noise:str|None=None, # train as a denoising autoencoder: "gaussian", "masking", "salt_pepper" or None
                  noise_level:float=0.1, # standard deviation or rate of the noise
                  scaling:str|None="minmax", # per-feature scaling learnt from the training data: "minmax", "standard" or None
-                 epochs:int=200, # at most this many passes over the training data
-                 batch_size:int=64, # examples per optimiser step
+                 n_estimators:int=3, # autoencoders, each from its own seed drawn from `random_state`; the score is their mean error
+                 epochs:int=1000, # passes over the training data: full-batch Adam steps when every row fits one batch
+                 batch_size:int=4096, # examples per optimiser step (the default: every row of a set up to 4096 rows)
                  learning_rate:float=1e-2, # Adam's learning rate
-                 validation_fraction:float=0.1, # share of the training rows held out to stop training (0: train all epochs)
+                 validation_fraction:float=0.0, # share of the training rows held out to stop training (0: train all epochs)
                  patience:int=10, # epochs without improvement on the held-out rows before training stops
                  contamination:float|str="auto", # fraction of the training data flagged (the faces set their own default)
-                 jit_compile:bool|str="auto", # compile training with XLA; "auto": the model's measured default
+                 jit_compile:bool|str=False, # compile training with XLA (on small data compiling costs more than it saves); "auto": the model's measured default
                  random_state:int|np.random.RandomState|None=None, # seed of the weights, noise, split and shuffling
                  verbose:int=0, # 1: a progress bar while training
                 ):
@@ -106,7 +113,7 @@ class _ReconstructionDetector(SparseAEEstimator):
             except ValueError: raise ValueError(f'`hidden_dim` must be "auto" or an integer >= 1, got hidden_dim={self.hidden_dim!r}') from None
         check_choice("scaling", self.scaling, ("minmax", "standard", None))
         check_number("validation_fraction", self.validation_fraction, 0, 0.5, high_open=True)
-        check_int("patience", self.patience)
+        check_int("patience", self.patience), check_int("n_estimators", self.n_estimators)
         self._check_contamination()
         return super()._check_params()
 
@@ -118,22 +125,47 @@ class _ReconstructionDetector(SparseAEEstimator):
             X, # training examples, normal (or mostly normal), shape (n, n_features)
             y:ArrayLike|None=None, # ignored
            ):
-        "Scale `X`, train a new sparse autoencoder on it, score its rows and set the threshold; returns the detector."
+        "Scale `X`, train `n_estimators` new autoencoders on it, score its rows and set the threshold; returns the detector."
         seed = self._check_params()
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES)
-        self.center_, self.scale_ = _scaling(X, self.scaling)
-        Z = self._scaled(X)
-        self.hidden_dim_ = _auto_hidden_dim(Z) if isinstance(self.hidden_dim, str) else self.hidden_dim
-        self._train(Z, self.hidden_dim_, seed, self.validation_fraction, self.patience)
-        self.decision_scores_ = self._errors(Z)
-        self._set_threshold_from_contamination()
+        new = copy.copy(self)  # the new state is built aside and assigned only once all of it exists
+        for name in [k for k in vars(new) if k.endswith("_") and not k.startswith("__")]: delattr(new, name)
+        X = validate_data(new, X, dtype=_FLOAT_DTYPES)
+        new.center_, new.scale_ = _scaling(X, self.scaling)
+        Z = new._scaled(X)
+        new.hidden_dim_ = _auto_hidden_dim(Z) if isinstance(self.hidden_dim, str) else self.hidden_dim
+        models, histories = [], []
+        for member_seed in np.random.default_rng(seed).integers(2**31, size=self.n_estimators):  # unrelated across seeds
+            new._train(Z, new.hidden_dim_, int(member_seed), self.validation_fraction, self.patience)
+            models.append(new.model_), histories.append(new.history_)
+        new.models_, new.histories_, new.model_, new.history_ = models, histories, models[0], histories[0]
+        new.decision_scores_ = new._errors(Z)
+        new._set_threshold_from_contamination()
+        vars(self).clear(), vars(self).update(vars(new))  # a fit that raised above left `self` exactly as it was
         return self
+
+    def _train(self, X, hidden_dim:int, seed:int, validation_fraction:float=0.0, patience:int=10):
+        "`epochs` full-batch Adam steps when every row fits one batch and none is held out; else the shared loop."
+        if validation_fraction > 0 or len(X) > self.batch_size: return super()._train(X, hidden_dim, seed, validation_fraction, patience)
+        if self.random_state is not None: keras.utils.set_random_seed(seed)
+        model = SparseAutoencoder(X.shape[1], hidden_dim, sparsity=self.sparsity, rho=self.rho, beta=self.beta, l1=self.l1,
+                                  k=self.k, weight_decay=self.weight_decay, hidden_activation=self.hidden_activation,
+                                  output_activation=self.output_activation, loss=self.loss, noise=self.noise, noise_level=self.noise_level)
+        model.check_target(X, "X")
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=self.jit_compile)
+        # Keras spends more on an epoch's bookkeeping than on a small full-batch step: group the passes into few epochs
+        per_epoch = max(d for d in range(1, self.epochs + 1) if self.epochs % d == 0 and (d == 1 or d * X.size <= 2**22))
+        self.history_ = model.fit(np.tile(X, (per_epoch, 1)), batch_size=len(X), epochs=self.epochs // per_epoch,
+                                  shuffle=False, verbose=self.verbose).history
+        if self.history_.get("stopped"): warnings.warn(self.history_["stopped"], ConvergenceWarning)
+        self.model_ = model
 
     def _scaled(self, X): return ((X - self.center_) / self.scale_).astype(X.dtype, copy=False)
 
     def _errors(self, Z):
-        "Reconstruction error `0.5 * sum((z_hat - z)**2)` of each row of scaled `Z`, float64 for float64 data."
-        return reconstruction_error(Z, self._decode(self._encode(Z)))
+        "Mean over `models_` of the reconstruction error `0.5 * sum((z_hat - z)**2)` of each row of scaled `Z`."
+        one, errors = copy.copy(self), []
+        for one.model_ in self.models_: errors.append(reconstruction_error(Z, one._decode(one._encode(Z))))
+        return np.mean(errors, 0).astype(Z.dtype, copy=False)
 
     def _anomaly_scores(self, X):
         "Reconstruction errors of new examples `X` (higher = more anomalous)."
@@ -146,7 +178,7 @@ class _ReconstructionDetector(SparseAEEstimator):
 
 # %% ../nbs/06_anomaly.ipynb #6275e872
 class SparseAEOutlierDetector(OutlierMixin, _ReconstructionDetector):
-    "Outlier detector with scikit-learn's conventions: `score_samples` higher for normal examples, `predict` +1 / -1."
+    "Outlier detector with scikit-learn's conventions (`score_samples` higher for normal examples, `predict` +1 / -1); by default 3 autoencoders, min-max scaling, hidden size from 90% of the variance, 1000 full-batch Adam steps."
     def _check_contamination(self):
         "`contamination` is \"auto\" or a fraction in (0, 0.5]."
         if isinstance(self.contamination, str) and self.contamination == "auto": return
@@ -182,7 +214,7 @@ class SparseAEOutlierDetector(OutlierMixin, _ReconstructionDetector):
 _RULE_OF = {"n_std": "mean_std", "contamination": "contamination", "threshold_value": "value"}
 
 class SparseAEDetector(_ReconstructionDetector):
-    "Anomaly detector with PyOD's conventions: `decision_function` higher for anomalies, `predict` 1 / 0, `contamination` sets `threshold_`."
+    "Anomaly detector with PyOD's conventions (`decision_function` higher for anomalies, `predict` 1 / 0); by default 3 autoencoders, min-max scaling, hidden size from 90% of the variance, 1000 full-batch Adam steps."
     @delegates(_ReconstructionDetector.__init__)
     def __init__(self,
                  contamination:float=0.1, # fraction of the training data above `threshold_`, in (0, 0.5] (PyOD's default)
@@ -199,7 +231,7 @@ class SparseAEDetector(_ReconstructionDetector):
     def decision_function(self,
                           X, # examples, shape (n, n_features_in_)
                          )->np.ndarray:
-        "Anomaly score of each example: its reconstruction error in the scaled space (higher = more anomalous), shape (n,)."
+        "Anomaly score of each example: its mean reconstruction error in the scaled space (higher = more anomalous), shape (n,)."
         return self._anomaly_scores(X)
 
     def predict(self,
@@ -218,7 +250,7 @@ class SparseAEDetector(_ReconstructionDetector):
     def transform(self,
                   X, # examples, shape (n, n_features_in_)
                  )->np.ndarray:
-        "The sparse code of each (scaled) example, shape (n, hidden_dim_)."
+        "The sparse code of each (scaled) example from the first autoencoder (`model_`), shape (n, hidden_dim_)."
         check_is_fitted(self)
         return self._encode(self._scaled(validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)))
 

@@ -18,6 +18,7 @@ def _frozen(value):
     "A comparable copy of `value`: arrays copied, a Keras model as (its id, its weights), the rest deep-copied."
     if isinstance(value, np.ndarray): return ("array", value.copy())
     if hasattr(value, "get_weights") and hasattr(value, "built"): return ("model", id(value), [w.copy() for w in value.get_weights()])
+    if isinstance(value, (list, tuple)) and any(hasattr(v, "get_weights") for v in value): return ("models", [_frozen(v) for v in value])
     try: return ("value", copy.deepcopy(value))
     except Exception: return ("object", id(value))
 
@@ -26,6 +27,7 @@ def _same(a, b)->bool:
     "Whether two `_frozen` values are exactly equal (NaN equal to NaN, dtypes and shapes too)."
     if type(a) is not type(b) or a[0] != b[0]: return False
     if a[0] == "array": return a[1].dtype == b[1].dtype and a[1].shape == b[1].shape and np.array_equal(a[1], b[1], equal_nan=a[1].dtype.kind in "fc")
+    if a[0] == "models": return len(a[1]) == len(b[1]) and all(_same(x, y) for x, y in zip(a[1], b[1]))
     if a[0] == "model": return a[1] == b[1] and len(a[2]) == len(b[2]) and all(np.array_equal(x, y) for x, y in zip(a[2], b[2]))
     try: return bool(a[1] == b[1]) if not isinstance(a[1], dict) else _same_dict(a[1], b[1])
     except Exception: return False

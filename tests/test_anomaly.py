@@ -23,7 +23,7 @@ def _blobs(n, seed, shift=0.0):
 
 @pytest.fixture(scope="module")
 def fitted():
-    return SparseAEDetector(hidden_dim=16, epochs=30, learning_rate=1e-2, batch_size=32, random_state=0).fit(_blobs(600, 1))
+    return SparseAEDetector(hidden_dim=16, epochs=30, learning_rate=1e-2, batch_size=32, n_estimators=1, random_state=0).fit(_blobs(600, 1))
 
 
 def test_scores_separate_anomalies(fitted):
@@ -66,3 +66,83 @@ def test_corrupt_is_seeded_and_leaves_the_input_alone():
     a, b = corrupt(x, "salt_pepper", 0.3, seed=4), corrupt(x, "salt_pepper", 0.3, seed=4)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(x, before)
+
+
+# ---- the defaults: an ensemble of full-batch autoencoders (issue 20) and the refit contract (issue 19, class 8)
+import sys
+from pathlib import Path
+
+import keras
+
+sys.path.insert(0, str(Path(__file__).parent))
+from refit_contract import assert_failed_fit_changes_nothing  # noqa: E402
+from sparse_ae_tf.anomaly import SparseAEOutlierDetector  # noqa: E402
+
+
+def test_defaults_are_named_in_get_params():
+    params = SparseAEDetector().get_params()
+    assert {k: params[k] for k in ("n_estimators", "hidden_dim", "scaling", "epochs", "batch_size", "validation_fraction")} == \
+        dict(n_estimators=3, hidden_dim="auto", scaling="minmax", epochs=1000, batch_size=4096, validation_fraction=0.0)
+
+
+def test_ensemble_score_is_the_mean_error_and_random_state_reproduces_it_bit_for_bit():
+    x, probe = _blobs(120, 11), _blobs(30, 12, shift=0.1)
+    a = SparseAEDetector(hidden_dim=4, epochs=50, random_state=5).fit(x)
+    b = SparseAEDetector(hidden_dim=4, epochs=50, random_state=5).fit(x)
+    np.testing.assert_array_equal(a.decision_function(probe), b.decision_function(probe))
+    assert len(a.models_) == 3 and a.model_ is a.models_[0] and len({id(m) for m in a.models_}) == 3
+    singles = [SparseAEDetector(hidden_dim=4, epochs=50, random_state=5).fit(x) for _ in range(1)]
+    errors = []
+    for m in a.models_:
+        one = clone(singles[0]); one.__dict__.update(singles[0].__dict__); one.models_ = [m]
+        errors.append(one.decision_function(probe))
+    np.testing.assert_allclose(a.decision_function(probe), np.mean(errors, 0), rtol=1e-6)
+    c = SparseAEDetector(hidden_dim=4, epochs=50, random_state=6).fit(x)
+    assert not np.array_equal(a.decision_function(probe), c.decision_function(probe))
+
+
+def test_full_batch_steps_are_the_epochs():
+    det = SparseAEDetector(hidden_dim=4, epochs=60, n_estimators=1, random_state=0).fit(_blobs(50, 13))
+    assert int(keras.ops.convert_to_numpy(det.model_.optimizer.iterations)) == 60
+
+
+def _interrupt_second_member(monkeypatch):
+    calls, fit = [], keras.Model.fit
+    def second_fails(model, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2: raise KeyboardInterrupt
+        return fit(model, *args, **kwargs)
+    monkeypatch.setattr(keras.Model, "fit", second_fails)
+
+
+REFIT_CASES = {  # name: (parameters set before the fit, the failing fit)
+    "nan-rows": ({}, lambda est: est.fit(np.full((5, 20), np.nan))),
+    "new-width-bad-hidden-dim": (dict(hidden_dim=0), lambda est: est.fit(_blobs(40, 14)[:, :7])),
+    "new-width-bad-ensemble": (dict(n_estimators=0), lambda est: est.fit(_blobs(40, 14)[:, :7])),
+    "one-dimensional": ({}, lambda est: est.fit(np.ones(6))),
+}
+
+
+@pytest.mark.parametrize("cls,methods", [(SparseAEDetector, ("decision_function", "predict", "predict_proba", "transform")),
+                                         (SparseAEOutlierDetector, ("score_samples", "decision_function", "predict"))])
+@pytest.mark.parametrize("case", list(REFIT_CASES))
+def test_failed_refit_leaves_the_detector_as_it_was(cls, methods, case):
+    det = cls(hidden_dim=3, epochs=5, n_estimators=2, random_state=0).fit(_blobs(60, 15))
+    params, (change, fit) = det.get_params(), REFIT_CASES[case]
+    det.set_params(**change)
+    assert_failed_fit_changes_nothing(det, fit, _blobs(7, 16), methods, expect=ValueError)
+    det.set_params(**params)
+
+
+@pytest.mark.parametrize("cls", [SparseAEDetector, SparseAEOutlierDetector])
+def test_interrupt_while_training_the_second_autoencoder_changes_nothing(cls, monkeypatch):
+    det = cls(hidden_dim=3, epochs=5, n_estimators=2, random_state=0).fit(_blobs(60, 15))
+    det.set_params(hidden_dim=5, random_state=1)
+    _interrupt_second_member(monkeypatch)
+    assert_failed_fit_changes_nothing(det, lambda est: est.fit(_blobs(80, 17)[:, :9]), _blobs(7, 16), ("decision_function",),
+                                      expect=KeyboardInterrupt)
+    _interrupt_second_member(monkeypatch)
+    fresh = cls(hidden_dim=3, epochs=5, n_estimators=2, random_state=0)
+    assert_failed_fit_changes_nothing(fresh, lambda est: est.fit(_blobs(80, 17)), _blobs(7, 16), ("decision_function",),
+                                      expect=KeyboardInterrupt)
+    assert not any(k.endswith("_") for k in vars(fresh))
