@@ -528,6 +528,10 @@ class BaseModel(keras.Model):
                                       class_weight=class_weight, sample_weight=plan.sample_weight, initial_epoch=initial_epoch,
                                       steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                                       validation_batch_size=validation_batch_size or batch_size, validation_freq=validation_freq)
+        except Exception as e:  # a streamed source's failure, wrapped by tf.data: the package's one-line message
+            if not isinstance(plan.feed, _StreamFeed) or not type(e).__module__.startswith("tensorflow"): raise
+            from sparse_ae_tf.streaming import pipeline_error
+            raise pipeline_error(e) from None
         finally: plan.close(); self.steps_per_execution = spe
         return plan.finish(history)
 
@@ -587,11 +591,11 @@ class _StreamFeed(keras.callbacks.Callback):
     "One epoch of a streaming source per epoch of `fit`, read a chunk at a time, shuffled by the seed and the epoch."
     def __init__(self, model, source, batch_size, shuffle):
         import tensorflow as tf
-        from sparse_ae_tf.streaming import batches, source_info
+        from sparse_ae_tf.streaming import numpy_batches, source_info
         super().__init__()
         info, self.epoch, self.seed, self.signature = source_info(source, model.input_dim), 0, 0, None
         self.input_dim = info["input_dim"]
-        def epoch_batches(): yield from batches(source, batch_size, info["input_dim"], self.seed, self.epoch, shuffle).as_numpy_iterator()
+        def epoch_batches(): yield from numpy_batches(source, batch_size, info["input_dim"], self.seed, self.epoch, shuffle, expect=info)
         self.data = tf.data.Dataset.from_generator(epoch_batches, output_signature=tf.TensorSpec((None, info["input_dim"]), tf.float32))
         self.sized = info["n"] is not None  # a file's rows are known; a TFRecord file's or a dataset's are counted by the first epoch
         if self.sized: self.data = self.data.apply(tf.data.experimental.assert_cardinality(-(-info["n"] // batch_size)))

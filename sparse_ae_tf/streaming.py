@@ -9,6 +9,7 @@ import contextlib
 import glob
 import mmap
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from .files import atomic_path
 from .validation import check_int
 
 # %% auto #0
-__all__ = ['write_tfrecords', 'source_info', 'is_streaming', 'batches']
+__all__ = ['write_tfrecords', 'source_info', 'is_streaming', 'batches', 'pipeline_error', 'numpy_batches']
 
 # %% ../nbs/13_streaming.ipynb #e128c12d
 _byte_bounds = getattr(np.lib, "array_utils", np).byte_bounds
@@ -36,8 +37,20 @@ def _mapping(arr):
     if memmap is None or memmap.mode == "c" or not hasattr(mmap, "MADV_DONTNEED"): return None
     return memmap._mmap, np.frombuffer(memmap._mmap, np.uint8).ctypes.data
 
+def _check_mapped(arr, start, stop):
+    "Raise a `ValueError` if rows `start:stop` of a memory-mapped `arr` lie beyond its file's end (reading them would kill the process with SIGBUS)."
+    memmap = _memmap_of(arr)
+    if memmap is None or not getattr(memmap, "filename", None): return
+    need = memmap.offset + _byte_bounds(arr[start:stop])[1] - _byte_bounds(memmap)[0]  # the file's bytes up to the last row
+    try: size = os.path.getsize(memmap.filename)
+    except OSError as e: raise ValueError(f"`source` file can no longer be read: {memmap.filename!r} ({e.strerror})") from None
+    if need > size:
+        raise ValueError(f"`source` file {memmap.filename!r} was truncated while mapped: rows {start}..{stop - 1} need "
+                         f"{need} bytes, the file now has {size}")
+
 def _read(arr, start, stop, mapping):
     "Rows `start:stop` of `arr` as a fresh float32 array; release their pages (and `_MARGIN` around) if `mapping`."
+    _check_mapped(arr, start, stop)
     view = arr[start:stop]
     chunk = np.array(view, dtype=np.float32)
     if mapping is not None:
@@ -49,8 +62,10 @@ def _read(arr, start, stop, mapping):
 
 def _finite(chunk, start):
     "`chunk` (rows from `start` on), or a `ValueError` if it holds NaN or infinite values."
-    if not np.isfinite(chunk).all():
-        raise ValueError(f"`source` must be finite, got NaN or infinite values in rows {start}..{start + len(chunk) - 1}")
+    finite = np.isfinite(chunk)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise ValueError(f"`source` must be finite, got {chunk[row, col]} at row {start + row}, column {col}")
     return chunk
 
 def _array_blocks(arr, batch_size, chunk_rows, window, rng, shuffle):
@@ -276,3 +291,43 @@ def batches(source, # a tf.data.Dataset, a .npy path, a memory map or array, or 
             return _array_blocks(data, batch_size, chunk_rows, window, gen, shuffle)
         ds = tf.data.Dataset.from_generator(generate, output_signature=tf.TensorSpec((None, None, dim), tf.float32)).unbatch()
     return ds.prefetch(2)
+
+# %% ../nbs/13_streaming.ipynb #4e0f8435
+_PY_ERROR = re.compile(r"\b(?:ValueError|OSError|FileNotFoundError|MemoryError): (.+)")
+
+def pipeline_error(e:Exception)->ValueError:
+    "An error of a `tf.data` pipeline (TensorFlow's own, or one wrapping the package's) as a one-line `ValueError`: the package's message, else TensorFlow's first line."
+    text = getattr(e, "message", None) or str(e)
+    found = _PY_ERROR.search(text)
+    line = found.group(1) if found else next((l for l in text.strip().splitlines() if l.strip()), type(e).__name__)
+    return ValueError(re.sub(r"\{\{function_node[^}]*\}\}\s*", "", line).strip())
+
+def _where(source)->str:
+    "The source in words, for messages: its file(s), or its kind and shape."
+    memmap = _memmap_of(source) if isinstance(source, np.ndarray) else None
+    if memmap is not None: return f"source={memmap.filename!r}"
+    if _is_paths(source): return f"source={os.fspath(source) if _is_path(source) else [os.fspath(p) for p in source]!r}"
+    return f"a {type(source).__name__}" + (f" of shape {source.shape}" if hasattr(source, "shape") else "")
+
+def numpy_batches(source, # what `batches` reads
+                  batch_size:int=256, # examples per batch
+                  input_dim:int|None=None, # the width the source must have
+                  seed:int=0, # seed of the shuffling
+                  epoch:int=0, # which epoch
+                  shuffle:bool=True, # False: the source's own order
+                  key:str="x", # the TFRecord feature or dict key of the examples
+                  expect:dict|None=None, # `source_info` when training began: a file that grew or shrank since is refused
+                 ):
+    "One epoch of `batches` as NumPy arrays; a failure of the pipeline (a corrupt record, NaN, a changed file) is a one-line `ValueError` naming the source and the row."
+    where, rows = _where(source), 0
+    info = source_info(source, input_dim, key)
+    if expect is not None and expect.get("n") is not None and info["n"] != expect["n"]:
+        raise ValueError(f"`source` changed since training began: it had {expect['n']} rows, now {info['n']}: {where}")
+    it = batches(source, batch_size, input_dim, seed, epoch, shuffle, key=key).as_numpy_iterator()
+    while True:
+        try: batch = next(it)
+        except StopIteration: return
+        except (tf.errors.OpError, ValueError) as e:
+            raise ValueError(f"{pipeline_error(e)} (reading {where}, epoch {epoch}, after {rows} rows of it)") from None
+        rows += len(batch)
+        yield batch
