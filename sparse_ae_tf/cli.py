@@ -146,6 +146,8 @@ def _csv_skiprows(path) -> int:
 
 def _check_npy_size(path, what:str):
     "A `CLIError` if the array in the .npy file `path`, with its float32 copy, would not fit in the memory available."
+    from sparse_ae_tf.files import npy_size_error
+    if (why := npy_size_error(path)): raise CLIError(f"{what} {why}")  # not "out of memory" for a header that claims too much
     try: header = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception: return  # unreadable: `_load` says why
     if not isinstance(header, np.ndarray) or header.dtype.kind not in "biuf": return

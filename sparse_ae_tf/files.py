@@ -21,7 +21,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['check_destination', 'atomic_path', 'save_model', 'load_model', 'write_json', 'save_array', 'save_figure',
-           'atomic_folder', 'recover_folder', 'save_checkpoint', 'read_checkpoint']
+           'npy_size_error', 'atomic_folder', 'recover_folder', 'save_checkpoint', 'read_checkpoint']
 
 # %% ../nbs/11_files.ipynb #c83b101c
 def _umask():
@@ -132,6 +132,21 @@ def save_figure(fig, path, dpi:int=100):
     "Save a matplotlib figure (format from the suffix), atomically."
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix[1:])
     return Path(path)
+
+# %% ../nbs/11_files.ipynb #3313e073
+def npy_size_error(path)->str|None:
+    "Why the `.npy` file `path` cannot hold the array its header declares (truncated, or a header claiming more than the file has); None when it can."
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            offset = f.tell()
+    except Exception: return None  # not a readable .npy header: the loader says why
+    need, size = int(np.prod(shape, dtype=object)) * dtype.itemsize, os.path.getsize(path)
+    if offset + need <= size: return None
+    return (f"'{path}' is truncated or corrupt: its header declares an array of shape {tuple(shape)} ({dtype}, "
+            f"{need:,} bytes) but the file holds {size - offset:,} bytes of data")
 
 # %% ../nbs/11_files.ipynb #f2b11cbd
 class _Unrestored(OSError):

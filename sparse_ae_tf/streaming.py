@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from .files import atomic_path
+from .files import atomic_path, npy_size_error
 from .validation import check_int
 
 # %% auto #0
@@ -231,6 +231,7 @@ def _inspect(source, input_dim=None, key="x"):
         if npy and len(files) > 1:
             raise ValueError(f"`source` may name one .npy file or TFRecord files, got {len(files)} files with .npy among them: source={source!r}")
         if not npy: return dict(kind="tfrecord", input_dim=_tfrecord_dim(files, key, input_dim), n=None, batched=False), files
+        if (why := npy_size_error(files[0])): raise ValueError(f"`source` {why}")
         try: arr = np.load(files[0], mmap_mode="r")
         except Exception as e: raise ValueError(f"`source` could not be opened as a .npy memory map: source={files[0]!r} ({e})") from None
         kind, where = "npy", f"source={files[0]!r}"
@@ -292,7 +293,7 @@ def batches(source, # a tf.data.Dataset, a .npy path, a memory map or array, or 
         ds = tf.data.Dataset.from_generator(generate, output_signature=tf.TensorSpec((None, None, dim), tf.float32)).unbatch()
     return ds.prefetch(2)
 
-# %% ../nbs/13_streaming.ipynb #4e0f8435
+# %% ../nbs/13_streaming.ipynb #ec2bbdcb
 _PY_ERROR = re.compile(r"\b(?:ValueError|OSError|FileNotFoundError|MemoryError): (.+)")
 
 def pipeline_error(e:Exception)->ValueError:

@@ -85,3 +85,19 @@ def test_numpy_batches_names_the_row(tmp_path):
     p = tmp_path / "x.npy"; np.save(p, x)
     with pytest.raises(ValueError, match=r"inf at row 3333, column 4.*x\.npy.*epoch 0, after \d+ rows"):
         list(numpy_batches(str(p), 64, shuffle=False))
+
+
+@pytest.mark.parametrize("entry", ["fit", "cli"])
+def test_header_claiming_more_than_the_file_is_not_out_of_memory(entry, tmp_path):
+    p = tmp_path / "claim.npy"
+    with open(p, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (10**9, 784)})
+        f.write(b"\0" * 4096)
+    if entry == "fit":
+        with pytest.raises(ValueError, match="truncated or corrupt: its header declares an array of shape"):
+            model = SparseAutoencoder(784, 4); model.compile()
+            model.fit(str(p))
+    else:
+        from test_cli_faults import run
+        code, _, err = run("train", "--data", p, "--epochs", 1, "--out", tmp_path / "out")
+        assert code == 2 and "truncated or corrupt" in err and "out of memory" not in err, err
