@@ -160,10 +160,17 @@ def evaluate(set_name, detector, seeds=SEEDS, max_tasks=None):
     return dict(auroc=auroc, ap=ap, seconds=float(np.mean(secs)))
 
 
+def stats(r:dict)->dict:
+    "Mean, spread (max - min) and std of AUROC, mean and spread of AP, from the per-seed lists (or the stored summary)."
+    if "auroc" not in r: return r  # a summary recovered from a run's printed log: no per-seed lists
+    return dict(auroc_mean=float(np.mean(r["auroc"])), auroc_spread=float(np.ptp(r["auroc"])), auroc_std=float(np.std(r["auroc"])),
+                ap_mean=float(np.mean(r["ap"])), ap_spread=float(np.ptp(r["ap"])), seconds=r["seconds"])
+
+
 def mean_ranks(results, sets, detectors):
     "Each detector's rank by mean AUROC on each set (1 = best, ties share), averaged over the sets."
     from scipy.stats import rankdata
-    ranks = np.array([rankdata([-np.mean(results[s][d]["auroc"]) for d in detectors]) for s in sets])
+    ranks = np.array([rankdata([-stats(results[s][d])["auroc_mean"] for d in detectors]) for s in sets])
     return dict(zip(detectors, ranks.mean(0)))
 
 
@@ -172,11 +179,12 @@ def table(results, sets, detectors)->str:
     lines = ["| set | " + " | ".join(detectors) + " |", "|---" * (len(detectors) + 1) + "|"]
     for s in sets:
         cells = []
-        best = max(np.mean(results[s][d]["auroc"]) for d in detectors)
+        best = max(stats(results[s][d])["auroc_mean"] for d in detectors)
         for d in detectors:
-            r = results[s][d]
-            mark = "**" if np.mean(r["auroc"]) >= best - 0.01 else ""
-            cells.append(f"{mark}{np.mean(r['auroc']):.3f}{mark} ±{np.ptp(r['auroc']):.3f} / {np.mean(r['ap']):.3f} ±{np.ptp(r['ap']):.3f} / {r['seconds']:.2f}s")
+            r = stats(results[s][d])
+            mark = "**" if r["auroc_mean"] >= best - 0.01 else ""
+            ap_spread = f" ±{r['ap_spread']:.3f}" if r.get("ap_spread") is not None else ""
+            cells.append(f"{mark}{r['auroc_mean']:.3f}{mark} ±{r['auroc_spread']:.3f} / {r['ap_mean']:.3f}{ap_spread} / {r['seconds']:.2f}s")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     ranks = mean_ranks(results, sets, detectors)
     lines.append("| **mean rank** (AUROC) | " + " | ".join(f"{ranks[d]:.2f}" for d in detectors) + " |")
@@ -196,13 +204,13 @@ def main(argv=None):
         results[s] = {}
         for d in args.detectors:
             results[s][d] = evaluate(s, d, seeds, args.tasks)
-            r = results[s][d]
-            print(f"{s:14s} {d:10s} AUROC {np.mean(r['auroc']):.3f} (spread {np.ptp(r['auroc']):.3f}, std {np.std(r['auroc']):.3f})"
-                  f"  AP {np.mean(r['ap']):.3f}  {r['seconds']:.2f}s", flush=True)
+            r = stats(results[s][d])
+            print(f"{s:14s} {d:10s} AUROC {r['auroc_mean']:.3f} (spread {r['auroc_spread']:.3f}, std {r['auroc_std']:.3f})"
+                  f"  AP {r['ap_mean']:.3f} (spread {r['ap_spread']:.3f})  {r['seconds']:.2f}s", flush=True)
+            if args.json:  # after every detector, so that an interrupted run keeps what it measured
+                with open(args.json, "w") as f: json.dump(results, f, indent=1)
     print("\nAUROC ±spread / AP ±spread / fit+score seconds per task; bold: within 0.01 AUROC of the set's best\n")
     print(table(results, args.sets, args.detectors))
-    if args.json:
-        with open(args.json, "w") as f: json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":
