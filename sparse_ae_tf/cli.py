@@ -311,7 +311,7 @@ def _optimizer(lib, args, n_examples:int):
     "Adam at `--learning-rate`, constant or decayed to 0 along a cosine over all the run's steps (`--schedule`)."
     rate = args.learning_rate
     if args.schedule == "cosine":
-        rate = lib.keras.optimizers.schedules.CosineDecay(rate, decay_steps=args.epochs * math.ceil(n_examples / args.batch_size))
+        rate = lib.keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(2, args.epochs * math.ceil(n_examples / args.batch_size)))  # a one-step run: its rate, not 0
     return lib.keras.optimizers.Adam(rate)
 
 def _fit(lib, model, args, x_train:np.ndarray) -> dict:

@@ -70,3 +70,9 @@ def test_killed_swap_recovered(kill_at, missing, then, digits, earlier, tmp_path
         assert sorted(os.listdir(out)) == OUTPUTS  # the killed run's swap, finished
         second = _contents(out)
         assert second["metrics.json"] != first["metrics.json"] and second["model.keras"] != first["model.keras"]
+
+
+def test_one_step_run_with_the_cosine_schedule(digits, tmp_path):
+    "A run of one optimiser step (1 epoch, one batch) trains at its rate: the cosine decays over at least 2 steps."
+    code, _, err = run("train", "--data", digits, "--hidden", 4, "--epochs", 1, "--batch-size", 512, "--out", tmp_path / "one")
+    assert code == 0, err
