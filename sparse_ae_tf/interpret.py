@@ -144,7 +144,7 @@ def firing_histogram(frequency, # firing frequency of each latent, as `latent_st
     frequency = np.asarray(frequency, dtype=float)
     if frequency.ndim != 1 or not ((frequency >= 0) & (frequency <= 1)).all():
         raise ValueError(f"`frequency` must be a 1-D array of frequencies in [0, 1], got shape {frequency.shape}")
-    if ax is None: _, ax = plt.subplots(figsize=(5, 2.4), dpi=75)
+    if ax is None: _, ax = plt.subplots(figsize=(5, 2.4), dpi=100)
     live = frequency[frequency > 0]
     ax.hist(np.log10(live), bins=30, label=f"{len(live)} live, {int((frequency == 0).sum())} dead")
     ax.set_xlabel("log10 firing frequency"); ax.set_ylabel("latents"); ax.set_title(title, fontsize=10); ax.legend(fontsize=8)
@@ -201,7 +201,7 @@ def latent_dashboard(codes, # latent activations, shape (n, latents)
     top = top_activating(codes, latent, k)
     shape = image_shape or ((int(math.isqrt(images.shape[1])),) * 2 if images.ndim == 2 else images.shape[1:3])
     cols = min(10, max(len(top), 1)); rows = max(1, math.ceil(len(top) / cols))
-    fig = plt.figure(figsize=(cols * 0.62 + (1.8 if labels is not None else 0), rows * 0.75 + 0.5), dpi=75)
+    fig = plt.figure(figsize=(cols * 0.62 + (1.8 if labels is not None else 0), rows * 0.75 + 0.5), dpi=100)
     grid = fig.add_gridspec(rows, cols + (3 if labels is not None else 0))
     for i, idx in enumerate(top):
         ax = fig.add_subplot(grid[i // cols, i % cols])
