@@ -72,8 +72,8 @@ class SparseAEEstimator(BaseEstimator):
         self._train(X, self.hidden_dim, seed)
         return X
 
-    def _train(self, X, hidden_dim:int, seed:int, validation_fraction:float=0.0, patience:int=10):
-        "Train `model_` on validated `X`; with `validation_fraction`, stop when the error on that held-out share stops falling."
+    def _new_model(self, X, hidden_dim:int, seed:int)->SparseAutoencoder:
+        "A compiled `SparseAutoencoder` of the estimator's settings for validated `X` (its weights drawn from `seed` when `random_state` is set)."
         if self.random_state is not None: keras.utils.set_random_seed(seed)
         model = SparseAutoencoder(X.shape[1], hidden_dim, sparsity=self.sparsity, rho=self.rho, beta=self.beta,
                                   l1=self.l1, k=self.k, weight_decay=self.weight_decay,
@@ -85,6 +85,11 @@ class SparseAEEstimator(BaseEstimator):
             warnings.warn(f"output_activation={model.output_activation!r} reconstructs values in [{low}, {high}], but X "
                           f"holds values in [{X.min():.4g}, {X.max():.4g}]; scale X or use output_activation='linear'")
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=self.jit_compile)
+        return model
+
+    def _train(self, X, hidden_dim:int, seed:int, validation_fraction:float=0.0, patience:int=10):
+        "Train `model_` on validated `X`; with `validation_fraction`, stop when the error on that held-out share stops falling."
+        model = self._new_model(X, hidden_dim, seed)
         fit, held_out = X, max(0, int(round(validation_fraction * len(X))))
         kwargs = dict(epochs=self.epochs, batch_size=self.batch_size, verbose=self.verbose)
         if held_out >= 5 and len(X) - held_out >= 5:  # too few rows to judge by: train all epochs on all of them
