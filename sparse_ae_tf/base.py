@@ -348,6 +348,7 @@ class _ReplicaFeed(_TFFeed):
         super().__init__(model, arrays, batch_size, shuffle)
         self.strategy = model.distribute_strategy
         self.replicas = R = self.strategy.num_replicas_in_sync
+        self.constants = (self.n, batch_size, R)  # what `gather` bakes into the traced step
         if min(batch_size, self.n) < R:
             raise ValueError(f"`batch_size` and the rows of `x` must be at least the number of replicas ({R}), got batch_size={batch_size} and {self.n} rows")
         if 0 < self.n % batch_size < R: self.n_batches -= 1  # a last batch too small to give every replica a row
@@ -470,6 +471,7 @@ class BaseModel(keras.Model):
         _check_strategy_options(self, optimizer, jit, spe)
         with _strategy_scope(self):  # the optimizer's variables belong to the model's strategy
             super().compile(optimizer=optimizer, metrics=metrics, jit_compile=jit, steps_per_execution=spe, **kwargs)
+        self.__dict__.pop("_train_functions", None)  # traced for the optimizer and options compile replaced
         _check_learning_rate(self.optimizer)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -502,10 +504,14 @@ class BaseModel(keras.Model):
             with _strategy_scope(self): self.optimizer.build(self.trainable_variables)
 
     def make_train_function(self, force=False):
-        "Keras's, traced again whenever this `fit` feeds the step differently from the last one."
-        state = (type(self._feed).__name__, getattr(self._feed, "signature", None), self._explicit_step, self.jit_compile, self.steps_per_execution)
-        if state != getattr(self, "_traced_for", None): force, self._traced_for = True, state
-        return super().make_train_function(force)
+        "Keras's, one per way a `fit` feeds the step: a `fit` fed as an earlier one reuses its traced function (no retracing)."
+        state = (type(self._feed).__name__, getattr(self._feed, "signature", None), getattr(self._feed, "constants", None),
+                 self._explicit_step, self.jit_compile, self.steps_per_execution)
+        traced = self.__dict__.setdefault("_train_functions", {})  # emptied by `compile`
+        if state != getattr(self, "_traced_for", None): self.train_function, self._traced_for = traced.get(state), state
+        made = super().make_train_function(force)
+        traced[state] = self.train_function
+        return made
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
@@ -617,6 +623,7 @@ class _ShardedFeed(_Feed):
         dist = keras.distribution.distribution()
         mesh = dist.device_mesh  # this process feeds its devices' rows of the batch axis
         self.devices = D = mesh.shape[list(mesh.axis_names).index(dist.batch_dim_name)] // jax.process_count()
+        self.constants = (dist, D)  # the step is traced for this distribution's shardings
         if batch_size % D or self.n < D:
             raise ValueError(f"`batch_size` must be a multiple of the {D} devices each batch is split over, and `x` must have at least "
                              f"{D} rows, got batch_size={batch_size} and {self.n} rows")
