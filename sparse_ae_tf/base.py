@@ -732,6 +732,7 @@ class _FitPlan:
         if stream: self.feed, self.batch_size = _StreamFeed(model, x, self.batch_size, shuffle), None
         if stream: _build_for(model, (np.zeros((1, self.feed.input_dim), "float32"),))
         elif arrays is None and steps_per_epoch is None: _build_for(model, _spec_batch(x))  # a dataset of batches
+        if self.feed is None and hasattr(x, "element_spec"): self.shuffle = False  # a dataset brings its own order (Keras warns that it ignores shuffle)
         if self.feed is not None:
             self.x, self.shuffle = self.feed.data, False
             self.callbacks.insert(0, self.feed)
