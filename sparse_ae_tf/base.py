@@ -44,13 +44,13 @@ def _rates(optimizer, steps)->list:
     return [("", rate)]
 
 def _check_learning_rate(optimizer, steps=(0, 1)):
-    "A `ValueError` unless the optimizer's learning rate (a schedule: at each of `steps`; a callable: now) is finite and > 0."
+    "A `ValueError` unless the optimizer's learning rate is finite and > 0 (a schedule at each of `steps`, or a callable now: finite and >= 0, as a decay to 0 ends)."
     for where, rate in _rates(optimizer, steps):
         try: value = float(ops.convert_to_numpy(rate))
         except Exception: raise ValueError(f"`learning_rate` must give a number{where}, got {rate!r}") from None
-        if where and not (math.isfinite(value) and value > 0 and np.isfinite(np.float32(value))):
-            raise ValueError(f"`learning_rate` must be a finite number > 0 (in float32){where}, got learning_rate={value!r}")
-        check_number("learning_rate", value, 0, low_open=True, dtype="float32")
+        if where and not (math.isfinite(value) and value >= 0 and np.isfinite(np.float32(value))):
+            raise ValueError(f"`learning_rate` must be a finite number >= 0 (in float32){where}, got learning_rate={value!r}")
+        if not where: check_number("learning_rate", value, 0, low_open=True, dtype="float32")
 
 def _default_jit(model)->bool:
     "XLA where it was measured to pay: always on JAX; on TensorFlow unless a layer draws random numbers or a strategy is set."

@@ -445,3 +445,7 @@ def test_options_that_are_accepted_work():
     s = _with(keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.9)))
     h = s.fit(X, epochs=3, batch_size=16, steps_per_epoch=2, verbose=0).history
     assert np.isfinite(h["loss"]).all() and int(s.optimizer.iterations) == 6
+    # a decay that ends at 0 (Keras's CosineDecay with alpha=0) is a usual schedule: accepted, and it trains
+    s = _with(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, decay_steps=4)))
+    h = s.fit(X, epochs=2, batch_size=16, steps_per_epoch=2, verbose=0).history
+    assert np.isfinite(h["loss"]).all() and int(s.optimizer.iterations) == 4
