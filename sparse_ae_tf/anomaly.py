@@ -93,7 +93,7 @@ class _ReconstructionDetector(SparseAEEstimator):
                  noise_level:float=0.1, # standard deviation or rate of the noise
                  scaling:str|None="minmax", # per-feature scaling learnt from the training data: "minmax", "standard" or None
                  n_estimators:int=3, # autoencoders, each from its own seed drawn from `random_state`; the score is their mean error
-                 epochs:int=1000, # Adam steps: full-batch passes when every row fits one batch, else as many steps in batches (at least one pass)
+                 epochs:int=1000, # passes over the training data: full-batch Adam steps when every row fits one batch
                  batch_size:int=4096, # examples per optimiser step (the default: every row of a set up to 4096 rows)
                  learning_rate:float=1e-2, # Adam's learning rate
                  validation_fraction:float=0.0, # share of the training rows held out to stop training (0: train all epochs)
@@ -143,16 +143,13 @@ class _ReconstructionDetector(SparseAEEstimator):
         return self
 
     def _train(self, X, hidden_dim:int, seed:int, validation_fraction:float=0.0, patience:int=10):
-        "`epochs` Adam steps: full-batch when every row fits one batch, else in batches of `batch_size` (at least one pass); with held-out rows, the shared loop."
-        if validation_fraction > 0: return super()._train(X, hidden_dim, seed, validation_fraction, patience)
+        "`epochs` full-batch Adam steps when every row fits one batch and none is held out; else the shared loop."
+        if validation_fraction > 0 or len(X) > self.batch_size: return super()._train(X, hidden_dim, seed, validation_fraction, patience)
         model = self._new_model(X, hidden_dim, seed)
-        if len(X) > self.batch_size:  # the same number of steps at any scale: larger data costs more per step, not more steps
-            steps = -(-len(X) // self.batch_size)
-            self.history_ = model.fit(X, batch_size=self.batch_size, epochs=-(-self.epochs // steps), verbose=self.verbose).history
-        else:  # Keras spends more on an epoch's bookkeeping than on a small full-batch step: group the passes into few epochs
-            per_epoch = max(d for d in range(1, self.epochs + 1) if self.epochs % d == 0 and (d == 1 or d * X.size <= 2**22))
-            self.history_ = model.fit(np.tile(X, (per_epoch, 1)), batch_size=len(X), epochs=self.epochs // per_epoch,
-                                      shuffle=False, verbose=self.verbose).history
+        # Keras spends more on an epoch's bookkeeping than on a small full-batch step: group the passes into few epochs
+        per_epoch = max(d for d in range(1, self.epochs + 1) if self.epochs % d == 0 and (d == 1 or d * X.size <= 2**22))
+        self.history_ = model.fit(np.tile(X, (per_epoch, 1)), batch_size=len(X), epochs=self.epochs // per_epoch,
+                                  shuffle=False, verbose=self.verbose).history
         if self.history_.get("stopped"): warnings.warn(self.history_["stopped"], ConvergenceWarning)
         self.model_ = model
 
