@@ -65,6 +65,7 @@ def _default_steps(model)->int:
 # %% ../nbs/00b_base.ipynb #38c6515e
 _AVX512_CAPS = ("AVX512", "AVX10")  # ONEDNN_MAX_CPU_ISA values from AVX512_CORE up
 _BF16_CAPS = ("BF16", "AMX", "FP16", "AVX10")  # ... and from AVX512_CORE_BF16 up
+_FP16_CAPS = ("FP16", "AMX", "AVX10")  # ... and from AVX512_CORE_FP16 up
 
 @functools.cache
 def _cpu_flags()->frozenset:
@@ -75,22 +76,25 @@ def _cpu_flags()->frozenset:
     return frozenset(line.partition(":")[2].split())
 
 def cpu_capabilities()->dict:
-    "What TensorFlow's CPU kernels can use here: `avx512`, and native `bfloat16` products (AMX-BF16 or AVX512-BF16)."
+    "What TensorFlow's CPU kernels can use here: `avx512`, native `bfloat16` products (AMX-BF16 or AVX512-BF16) and native `float16` ones (AVX512-FP16)."
     flags, cap = _cpu_flags(), os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
     uncapped = cap in ("ALL", "DEFAULT")
     avx512 = "avx512f" in flags and (uncapped or cap.startswith(_AVX512_CAPS))
     bf16 = bool({"amx_bf16", "avx512_bf16"} & flags) and (uncapped or any(c in cap for c in _BF16_CAPS))
-    return {"avx512": avx512, "bfloat16": bf16}
+    fp16 = bool({"amx_fp16", "avx512_fp16"} & flags) and (uncapped or any(c in cap for c in _FP16_CAPS))
+    return {"avx512": avx512, "bfloat16": bf16, "float16": fp16}
 
 # %% ../nbs/00b_base.ipynb #1e8c7b86
-def _check_bfloat16(model):
-    "Refuse bfloat16 products on a TensorFlow CPU that cannot multiply them natively."
-    if model.dtype_policy.compute_dtype != "bfloat16" or keras.backend.backend() != "tensorflow": return
+_NATIVE = {"bfloat16": "AMX-BF16 or AVX512-BF16", "float16": "AVX512-FP16 or AMX-FP16"}
+
+def _check_half_precision(model):
+    "Refuse bfloat16 or float16 products on a TensorFlow CPU that cannot multiply them natively."
+    compute = model.dtype_policy.compute_dtype
+    if compute not in _NATIVE or keras.backend.backend() != "tensorflow": return
     import tensorflow as tf
-    if not tf.config.list_physical_devices("GPU") and not cpu_capabilities()["bfloat16"]:
-        raise ValueError(f"dtype={model.dtype_policy.name!r} needs a CPU that multiplies bfloat16 natively (AMX-BF16 or "
-                         "AVX512-BF16); this one would emulate it, slower than float32 (or, with oneDNN held to AVX2, "
-                         "abort): use dtype='float32'")
+    if not tf.config.list_physical_devices("GPU") and not cpu_capabilities()[compute]:
+        raise ValueError(f"dtype={model.dtype_policy.name!r} needs a CPU that multiplies {compute} natively ({_NATIVE[compute]}); "
+                         "this one would emulate it, slower than float32 (or, with oneDNN held to AVX2, abort): use dtype='float32'")
 def _is_bool(value)->bool: return isinstance(value, (bool, np.bool_))
 
 def _check_policy(model):
@@ -463,7 +467,7 @@ class BaseModel(keras.Model):
         if loss is not None:
             raise ValueError(f"`loss` is the model's own objective ({', '.join(self.PARTS)}), got loss={loss!r}; "
                              "choose the reconstruction loss with the model's `loss=` argument instead")
-        _check_bfloat16(self)
+        _check_half_precision(self)
         _check_compile_options(self, jit_compile, kwargs)
         self._requested_jit = jit_compile
         jit = _default_jit(self) if jit_compile == "auto" else jit_compile
