@@ -384,7 +384,7 @@ H1_CASES = [
         keras.optimizers.schedules.PiecewiseConstantDecay([5], [float("nan"), 1e-3]))), ValueError, "got learning_rate=nan"),
     ("callable negative", lambda: model().compile(optimizer=keras.optimizers.Adam(lambda: -0.01)), ValueError, "from the callable"),
     ("callable inf in float32", lambda: model().compile(optimizer=keras.optimizers.Adam(lambda: 1e39)), ValueError, "(in float32)"),
-    ("mixed_float16 negative rate", lambda: model(dtype="mixed_float16").compile(optimizer=keras.optimizers.Adam(-1e-3)), ValueError, "learning_rate=-0.001"),
+    ("loss-scaled negative rate", lambda: model().compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(-1e-3))), ValueError, "learning_rate=-0.001"),
     # compile's options (class 4)
     ("compile jit text", lambda: model().compile(jit_compile="yes"), ValueError, "jit_compile='yes'"),
     ("compile jit None", lambda: model().compile(jit_compile=None), ValueError, "jit_compile=None"),
