@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 
 import keras
@@ -93,7 +94,7 @@ class _ReconstructionDetector(SparseAEEstimator):
                  noise_level:float=0.1, # standard deviation or rate of the noise
                  scaling:str|None="minmax", # per-feature scaling learnt from the training data: "minmax", "standard" or None
                  n_estimators:int=3, # autoencoders, each from its own seed drawn from `random_state`; the score is their mean error
-                 epochs:int=1000, # passes over the training data: full-batch Adam steps when every row fits one batch
+                 epochs:int|str="auto", # passes over the training data; "auto": 1000 optimiser steps (1000 full-batch passes on up to `batch_size` rows, fewer passes on more)
                  batch_size:int=4096, # examples per optimiser step (the default: every row of a set up to 4096 rows)
                  learning_rate:float=1e-2, # Adam's learning rate
                  validation_fraction:float=0.0, # share of the training rows held out to stop training (0: train all epochs)
@@ -115,6 +116,17 @@ class _ReconstructionDetector(SparseAEEstimator):
         check_int("patience", self.patience), check_int("n_estimators", self.n_estimators)
         self._check_contamination()
         return super()._check_params()
+
+    def _check_epochs(self):
+        "Raise a ValueError unless `epochs` is \"auto\" or an integer >= 1."
+        if isinstance(self.epochs, str) and self.epochs == "auto": return
+        try: check_int("epochs", self.epochs)
+        except ValueError: raise ValueError(f'`epochs` must be "auto" or an integer >= 1, got epochs={self.epochs!r}') from None
+
+    def _epochs(self, n_rows:int)->int:
+        "Passes over `n_rows` training rows: `epochs` as given, or for \"auto\" as many as make 1000 optimiser steps (at least one)."
+        if not isinstance(self.epochs, str): return self.epochs
+        return max(1, round(1000 / math.ceil(n_rows / self.batch_size)))
 
     def _check_contamination(self):
         "Raise a ValueError unless `contamination` is a fraction in (0, 0.5]."
@@ -147,8 +159,9 @@ class _ReconstructionDetector(SparseAEEstimator):
         if validation_fraction > 0 or len(X) > self.batch_size: return super()._train(X, hidden_dim, seed, validation_fraction, patience)
         model = self._new_model(X, hidden_dim, seed)
         # Keras spends more on an epoch's bookkeeping than on a small full-batch step: group the passes into few epochs
-        per_epoch = max(d for d in range(1, self.epochs + 1) if self.epochs % d == 0 and (d == 1 or d * X.size <= 2**22))
-        self.history_ = model.fit(np.tile(X, (per_epoch, 1)), batch_size=len(X), epochs=self.epochs // per_epoch,
+        epochs = self._epochs(len(X))
+        per_epoch = max(d for d in range(1, epochs + 1) if epochs % d == 0 and (d == 1 or d * X.size <= 2**22))
+        self.history_ = model.fit(np.tile(X, (per_epoch, 1)), batch_size=len(X), epochs=epochs // per_epoch,
                                   shuffle=False, verbose=self.verbose).history
         if self.history_.get("stopped"): warnings.warn(self.history_["stopped"], ConvergenceWarning)
         self.model_ = model
@@ -172,7 +185,7 @@ class _ReconstructionDetector(SparseAEEstimator):
 
 # %% ../nbs/06_anomaly.ipynb #6275e872
 class SparseAEOutlierDetector(OutlierMixin, _ReconstructionDetector):
-    "Outlier detector with scikit-learn's conventions (`score_samples` higher for normal examples, `predict` +1 / -1); by default 3 autoencoders, min-max scaling, hidden size from 90% of the variance, 1000 full-batch Adam steps."
+    "Outlier detector with scikit-learn's conventions (`score_samples` higher for normal examples, `predict` +1 / -1); by default 3 autoencoders, min-max scaling, hidden size from 90% of the variance, 1000 Adam steps (full-batch on up to 4096 rows)."
     def _check_contamination(self):
         "`contamination` is \"auto\" or a fraction in (0, 0.5]."
         if isinstance(self.contamination, str) and self.contamination == "auto": return
@@ -208,7 +221,7 @@ class SparseAEOutlierDetector(OutlierMixin, _ReconstructionDetector):
 _RULE_OF = {"n_std": "mean_std", "contamination": "contamination", "threshold_value": "value"}
 
 class SparseAEDetector(_ReconstructionDetector):
-    "Anomaly detector with PyOD's conventions (`decision_function` higher for anomalies, `predict` 1 / 0); by default 3 autoencoders, min-max scaling, hidden size from 90% of the variance, 1000 full-batch Adam steps."
+    "Anomaly detector with PyOD's conventions (`decision_function` higher for anomalies, `predict` 1 / 0); by default 3 autoencoders, min-max scaling, hidden size from 90% of the variance, 1000 Adam steps (full-batch on up to 4096 rows)."
     @delegates(_ReconstructionDetector.__init__)
     def __init__(self,
                  contamination:float=0.1, # fraction of the training data above `threshold_`, in (0, 0.5] (PyOD's default)

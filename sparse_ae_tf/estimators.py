@@ -50,11 +50,19 @@ class SparseAEEstimator(BaseEstimator):
     "What the package's scikit-learn estimators share: parameter checks, training through `fit`, a NumPy forward pass."
     def _check_params(self)->int:
         "Raise a ValueError naming the first bad training hyper-parameter; return the seed."
-        check_int("epochs", self.epochs), check_int("batch_size", self.batch_size)
+        self._check_epochs(), check_int("batch_size", self.batch_size)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True, dtype="float32")
         check_activation("hidden_activation", self.hidden_activation)
         check_activation("output_activation", self.output_activation)
         return _check_random_state(self.random_state)
+
+    def _check_epochs(self):
+        "Raise a ValueError unless `epochs` is an integer >= 1."
+        check_int("epochs", self.epochs)
+
+    def _epochs(self, n_rows:int)->int:
+        "Passes over `n_rows` training rows: `epochs` as given."
+        return self.epochs
 
     @contextmanager
     def _fit_atomically(self):
@@ -91,7 +99,7 @@ class SparseAEEstimator(BaseEstimator):
         "Train `model_` on validated `X`; with `validation_fraction`, stop when the error on that held-out share stops falling."
         model = self._new_model(X, hidden_dim, seed)
         fit, held_out = X, max(0, int(round(validation_fraction * len(X))))
-        kwargs = dict(epochs=self.epochs, batch_size=self.batch_size, verbose=self.verbose)
+        kwargs = dict(epochs=self._epochs(len(X) - held_out), batch_size=self.batch_size, verbose=self.verbose)
         if held_out >= 5 and len(X) - held_out >= 5:  # too few rows to judge by: train all epochs on all of them
             order = np.random.default_rng(seed).permutation(len(X))
             fit, kwargs["validation_data"] = X[order[held_out:]], (X[order[:held_out]],)
