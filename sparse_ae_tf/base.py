@@ -5,7 +5,6 @@
 # %% ../nbs/00e_base.ipynb #cffc8933
 from __future__ import annotations
 
-import functools
 import math
 import os
 import warnings
@@ -15,10 +14,14 @@ import numpy as np
 from keras import ops
 from numpy.typing import ArrayLike
 
-from .validation import check_array, check_bool, check_int, check_number, check_seed
+from .defaults import STEPS_PER_EXECUTION, cpu_capabilities, draws_random
+from .defaults import _check_compile_options, _check_half_precision, _check_learning_rate, _check_policy, _default_jit, _default_steps, _is_bool
+from .validation import check_array, check_int, check_number
+
+_all_ = ["STEPS_PER_EXECUTION", "draws_random", "cpu_capabilities"]  # defined in *Compile defaults*, importable from here as before
 
 # %% auto #0
-__all__ = ['STEPS_PER_EXECUTION', 'epoch_rng', 'draws_random', 'cpu_capabilities', 'BaseModel', 'batch_mean']
+__all__ = ['epoch_rng', 'BaseModel', 'batch_mean', 'STEPS_PER_EXECUTION', 'draws_random', 'cpu_capabilities']
 
 # %% ../nbs/00e_base.ipynb #aa0ef8f8
 def epoch_rng(seed:int, # the run's shuffling seed
@@ -26,99 +29,6 @@ def epoch_rng(seed:int, # the run's shuffling seed
              )->np.random.Generator:
     "The generator that shuffles epoch `epoch` of a run seeded with `seed`: a resumed run shuffles as the uninterrupted one."
     return np.random.default_rng((seed, epoch))
-
-# %% ../nbs/00e_base.ipynb #1415847a
-STEPS_PER_EXECUTION = 32
-
-def draws_random(model)->bool:
-    "Whether a layer of `model` draws random numbers (it holds a `keras.random.SeedGenerator`)."
-    return any(isinstance(getattr(layer, "seed_generator", None), keras.random.SeedGenerator) for layer in model._flatten_layers())
-
-def _rates(optimizer, steps)->list:
-    "`(where, value)` of the learning rate: a number's, a schedule's at each of `steps`, a callable's (through a loss-scale wrapper)."
-    rate = getattr(getattr(optimizer, "inner_optimizer", optimizer), "_learning_rate", None)  # Keras's LossScaleOptimizer says 0.0
-    if rate is None: return []
-    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-        return [(f" at step {s} of the schedule {type(rate).__name__}", rate(s)) for s in sorted(set(steps))]
-    if callable(rate) and not isinstance(rate, keras.Variable): return [(f" from the callable {getattr(rate, '__name__', rate)!r}", rate())]
-    return [("", rate)]
-
-def _check_learning_rate(optimizer, steps=(0, 1)):
-    "A `ValueError` unless the optimizer's learning rate is finite and > 0 (a schedule at each of `steps`, or a callable now: finite and >= 0, as a decay to 0 ends)."
-    for where, rate in _rates(optimizer, steps):
-        try: value = float(ops.convert_to_numpy(rate))
-        except Exception: raise ValueError(f"`learning_rate` must give a number{where}, got {rate!r}") from None
-        if where and not (math.isfinite(value) and value >= 0 and np.isfinite(np.float32(value))):
-            raise ValueError(f"`learning_rate` must be a finite number >= 0 (in float32){where}, got learning_rate={value!r}")
-        if not where: check_number("learning_rate", value, 0, low_open=True, dtype="float32")
-
-def _default_jit(model)->bool:
-    "XLA where it was measured to pay: always on JAX; on TensorFlow unless a layer draws random numbers or a strategy is set."
-    if keras.backend.backend() == "jax": return True
-    if getattr(model, "_distribute_strategy", None) is not None: return False
-    return not draws_random(model)
-
-def _default_steps(model)->int:
-    "Steps per compiled call: one under a `tf.distribute` strategy, where Keras's multi-step loop fails."
-    return 1 if getattr(model, "_distribute_strategy", None) is not None else STEPS_PER_EXECUTION
-
-# %% ../nbs/00e_base.ipynb #38c6515e
-_AVX512_CAPS = ("AVX512", "AVX10")  # ONEDNN_MAX_CPU_ISA values from AVX512_CORE up
-_BF16_CAPS = ("BF16", "AMX", "FP16", "AVX10")  # ... and from AVX512_CORE_BF16 up
-_FP16_CAPS = ("FP16", "AMX", "AVX10")  # ... and from AVX512_CORE_FP16 up
-
-@functools.cache
-def _cpu_flags()->frozenset:
-    "The CPU's instruction-set flags (Linux `/proc/cpuinfo`; empty where it cannot be read)."
-    try:
-        with open("/proc/cpuinfo") as f: line = next((l for l in f if l.startswith("flags")), "")
-    except OSError: line = ""
-    return frozenset(line.partition(":")[2].split())
-
-def cpu_capabilities()->dict:
-    "What TensorFlow's CPU kernels can use here: `avx512`, native `bfloat16` products (AMX-BF16 or AVX512-BF16) and native `float16` ones (AVX512-FP16)."
-    flags, cap = _cpu_flags(), os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
-    uncapped = cap in ("ALL", "DEFAULT")
-    avx512 = "avx512f" in flags and (uncapped or cap.startswith(_AVX512_CAPS))
-    bf16 = bool({"amx_bf16", "avx512_bf16"} & flags) and (uncapped or any(c in cap for c in _BF16_CAPS))
-    fp16 = bool({"amx_fp16", "avx512_fp16"} & flags) and (uncapped or any(c in cap for c in _FP16_CAPS))
-    return {"avx512": avx512, "bfloat16": bf16, "float16": fp16}
-
-# %% ../nbs/00e_base.ipynb #1e8c7b86
-_NATIVE = {"bfloat16": "AMX-BF16 or AVX512-BF16", "float16": "AVX512-FP16 or AMX-FP16"}
-
-def _check_half_precision(model):
-    "Refuse bfloat16 or float16 products on a TensorFlow CPU that cannot multiply them natively."
-    compute = model.dtype_policy.compute_dtype
-    if compute not in _NATIVE or keras.backend.backend() != "tensorflow": return
-    import tensorflow as tf
-    if not tf.config.list_physical_devices("GPU") and not cpu_capabilities()[compute]:
-        raise ValueError(f"dtype={model.dtype_policy.name!r} needs a CPU that multiplies {compute} natively ({_NATIVE[compute]}); "
-                         "this one would emulate it, slower than float32 (or, with oneDNN held to AVX2, abort): use dtype='float32'")
-def _is_bool(value)->bool: return isinstance(value, (bool, np.bool_))
-
-def _check_policy(model):
-    "Refuse at construction a policy that cannot train: pure float16 (no loss scaling), float64 on JAX outside its 64-bit mode."
-    policy = model.dtype_policy
-    if policy.name == "float16":  # measured: KSparseAutoencoder and the VAE diverge within 3 steps of Adam
-        raise ValueError("dtype='float16' keeps the weights, gradients and Adam's moments in float16 without loss scaling "
-                         "(nothing above 65504, small gradients lost): use dtype='mixed_float16' (float16 products, "
-                         "float32 weights, Keras's loss scaling) or 'float32'")
-    if keras.backend.backend() != "jax" or "float64" not in (policy.compute_dtype, policy.variable_dtype): return
-    import jax
-    if not jax.config.read("jax_enable_x64"):
-        raise ValueError(f"dtype={policy.name!r} needs JAX's 64-bit mode, which is off (JAX would compute in float32): "
-                         "set JAX_ENABLE_X64=1 before importing JAX, or use dtype='float32'")
-
-def _check_compile_options(model, jit_compile, kwargs:dict):
-    "`compile`'s options beyond the optimizer, checked: `jit_compile` True, False or 'auto'; no `loss_weights` (the model weighs its parts)."
-    if not _is_bool(jit_compile) and not (isinstance(jit_compile, str) and jit_compile == "auto"):
-        raise ValueError(f"`jit_compile` must be one of [True, False, 'auto'], got jit_compile={jit_compile!r}")
-    if kwargs.get("loss_weights") is not None:
-        raise ValueError(f"`loss_weights` has nothing to weigh: the objective is the model's own ({', '.join(model.PARTS)}), "
-                         f"weighted by its arguments, got loss_weights={kwargs['loss_weights']!r}")
-    for name in ("run_eagerly", "auto_scale_loss"):
-        if name in kwargs: check_bool(name, kwargs[name])
 
 # %% ../nbs/00e_base.ipynb #e8bce1ba
 def _finite_sum(*groups):
