@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 
 from .defaults import STEPS_PER_EXECUTION, cpu_capabilities, draws_random
 from .defaults import _check_compile_options, _check_half_precision, _check_learning_rate, _check_policy, _default_jit, _default_steps, _is_bool
+from .steps import _Divergence, _jax_train_step, _one_process, _replicas, _scales_loss, _tf_train_step, _with_axis
 from .validation import check_array, check_int, check_number
 
 _all_ = ["STEPS_PER_EXECUTION", "draws_random", "cpu_capabilities"]  # defined in *Compile defaults*, importable from here as before
@@ -29,95 +30,6 @@ def epoch_rng(seed:int, # the run's shuffling seed
              )->np.random.Generator:
     "The generator that shuffles epoch `epoch` of a run seeded with `seed`: a resumed run shuffles as the uninterrupted one."
     return np.random.default_rng((seed, epoch))
-
-# %% ../nbs/00e_base.ipynb #e8bce1ba
-def _finite_sum(*groups):
-    "A boolean scalar: whether every tensor in `groups` (lists of tensors) is finite, through one sum."
-    total = sum((ops.sum(ops.cast(t, "float32")) for group in groups for t in group), ops.zeros((), "float32"))
-    return ops.isfinite(total)
-
-def _scales_loss(optimizer)->bool:
-    "Whether `optimizer` is Keras's `LossScaleOptimizer`: it unscales the gradients and skips (and lowers its scale) where they overflow."
-    return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-
-def _guarded_state(model)->list:
-    "Every variable a step may change: the model's (trainable or not: thresholds, counters, seeds) and the optimizer's."
-    return list(model.variables) + list(model.optimizer.variables)
-
-def _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, before):
-    "Apply `grads` unless they, `loss`, the `logged` objective so far or the updated `variables` are not finite (then put `state` back to `before`)."
-    import tensorflow as tf
-    if tf.distribute.has_strategy(): return _apply_if_finite_replica(optimizer, loss, grads, variables, logged, state, before)
-    checked = [] if _scales_loss(optimizer) else grads  # overflowing scaled gradients are the loss-scale optimizer's to skip
-    def apply():
-        optimizer.apply(grads, variables)
-        return _finite_sum(variables)
-    applied = tf.cond(_finite_sum([loss, logged], checked), apply, lambda: tf.constant(False))
-    def restore():
-        for v, old in zip(state, before): v.assign(old)
-        return tf.constant(False)
-    return tf.cond(applied, lambda: tf.constant(True), restore)
-
-# %% ../nbs/00e_base.ipynb #30318e6c
-def _replicas()->int:
-    "Replicas of the `tf.distribute` strategy in use (1 without one, or on another backend)."
-    if keras.backend.backend() != "tensorflow": return 1
-    import tensorflow as tf
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-def _compiled_apply(model):
-    "`_apply_if_finite_tf` for this model's weights and optimizer, compiled with XLA on its own (made once per optimizer)."
-    import tensorflow as tf
-    cache, optimizer, variables = model.__dict__.setdefault("_compiled_apply", {}), model.optimizer, model.trainable_weights
-    logged, state = model._loss_tracker.variables[0], _guarded_state(model)
-    if id(optimizer) not in cache:
-        cache[id(optimizer)] = tf.function(lambda loss, grads, before: _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, before), jit_compile=True)
-    return cache[id(optimizer)]
-
-def _snapshot(model):
-    "The variables a step may change (`_guarded_state`) and copies of their values, taken before the forward pass."
-    import tensorflow as tf
-    if not model.optimizer.built: model.optimizer.build(model.trainable_weights)  # here: no variables can be made inside a tf.cond
-    state = _guarded_state(model)
-    return state, [tf.identity(v) for v in state]
-
-def _tf_train_step(model, data):
-    "One guarded optimizer step on TensorFlow, by autodiff or by the model's explicit gradient."
-    import tensorflow as tf
-    x, y, sample_weight = model._unpack_batch(data)
-    state, before = _snapshot(model)
-    if model._explicit_step and y is None and sample_weight is None:  # products as oneDNN ops, the rest compiled
-        loss, y_pred, grads = model.explicit_gradients(x, y, sample_weight)
-        applied = _compiled_apply(model)(loss, grads, before)
-    else:
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            loss = model.compute_loss(x, y, y_pred, sample_weight, training=True)
-            scaled = model.optimizer.scale_loss(loss)
-        variables = model.trainable_weights
-        applied = _apply_if_finite_tf(model.optimizer, loss, tape.gradient(scaled, variables), variables,
-                                      model._loss_tracker.variables[0], state, before)
-    reported = tf.where(applied, loss, tf.constant(math.nan, loss.dtype)) * _replicas()
-    model._loss_tracker.update_state(reported, sample_weight=tf.shape(x)[0])
-    return _with_axis(model.compute_metrics(x, y, y_pred, sample_weight))
-
-# %% ../nbs/00e_base.ipynb #37e36f36
-def _jax_train_step(model, state, data):
-    "One guarded optimizer step on JAX: the stateless update is kept only when everything it produced is finite."
-    import jax
-    import jax.numpy as jnp
-    trainable, non_trainable, optimizer_vars, metrics_vars = state
-    x, y, sample_weight = model._unpack_batch(data)
-    grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
-    (_, (loss, y_pred, new_non_trainable, metrics_vars)), grads = grad_fn(
-        trainable, non_trainable, metrics_vars, x, y, sample_weight, training=True, optimizer_variables=optimizer_vars)
-    new_trainable, new_optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads, trainable)
-    logged = metrics_vars[[id(v) for v in model.metrics_variables].index(id(model._loss_tracker.variables[0]))]
-    ok = _finite_sum([loss, logged], [] if _scales_loss(model.optimizer) else grads, new_trainable)  # the loss-scale optimizer skips overflowing scaled gradients itself
-    keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
-    trainable, optimizer_vars, non_trainable = keep(new_trainable, trainable), keep(new_optimizer_vars, optimizer_vars), keep(new_non_trainable, non_trainable)
-    logs, metrics_vars = model._update_metrics_variables(metrics_vars, jnp.where(ok, loss, jnp.nan), x, y, y_pred, sample_weight)
-    return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
 
 # %% ../nbs/00e_base.ipynb #cd596a20
 class _Feed(keras.callbacks.Callback):
@@ -192,31 +104,12 @@ class _IndexBatches(keras.utils.PyDataset):
         b = self.feed.batch_size
         return ((self.feed.index[i * b:(i + 1) * b],) + self.feed.arrays,)
 
-# %% ../nbs/00e_base.ipynb #861cd3f6
-def _apply_if_finite_replica(optimizer, loss, grads, variables, logged, state, before):
-    "`_apply_if_finite_tf` in a replica of a `tf.distribute` strategy: the update is undone everywhere (`state` back to `before`) unless all was finite."
-    import tensorflow as tf
-    context = tf.distribute.get_replica_context()
-    checked = [] if _scales_loss(optimizer) else grads
-    total = context.all_reduce("sum", sum((ops.sum(ops.cast(t, "float32")) for t in [loss, logged, *checked]), ops.zeros((), "float32")))
-    optimizer.apply(grads, variables)  # Keras's: all-reduces the gradients and updates every copy (a merge_call)
-    finite = tf.logical_and(ops.isfinite(total), _finite_sum(variables))  # the same on every replica
-    def decide(strategy, finite, before):  # in cross-replica context, where a tf.cond may update mirrored variables
-        def restore():
-            for v, old in zip(state, before):
-                strategy.extended.update(v.value if isinstance(v, keras.Variable) else v, lambda var, o: var.assign(o), args=(old,), group=False)
-            return tf.constant(False)
-        return tf.cond(strategy.experimental_local_results(finite)[0], lambda: tf.constant(True), restore)
-    return context.merge_call(decide, args=(finite, before))
-
-# %% ../nbs/00e_base.ipynb #e57291b4
+# %% ../nbs/00e_base.ipynb #6f3e9a27
 def _strategy_scope(model):
     "The scope of the `tf.distribute` strategy `model` was created under (nothing without one, or on another backend)."
     import contextlib
     strategy = getattr(model, "_distribute_strategy", None)
     return contextlib.nullcontext() if strategy is None else strategy.scope()
-
-def _one_process(strategy)->bool: return strategy.num_replicas_in_sync == len(strategy.extended.worker_devices)
 
 def _check_strategy_options(model, optimizer, jit_compile, steps_per_execution:int):
     "Refuse under a `tf.distribute` strategy an optimizer of another, and what fails there (Keras 3.15, TF 2.21): XLA, several steps per call."
@@ -229,13 +122,6 @@ def _check_strategy_options(model, optimizer, jit_compile, steps_per_execution:i
     if steps_per_execution > 1:
         raise ValueError("`steps_per_execution` must be 1 under a tf.distribute strategy (Keras's multi-step loop fails there), "
                          f"got steps_per_execution={steps_per_execution}")
-
-def _with_axis(logs:dict)->dict:
-    "A step's `logs`, each of shape (1,) across several workers, where Keras reduces them with `reduce(MEAN, axis=0)`."
-    if keras.backend.backend() != "tensorflow": return logs
-    import tensorflow as tf
-    if not tf.distribute.has_strategy() or _one_process(tf.distribute.get_strategy()): return logs
-    return {k: tf.reshape(v, [1]) for k, v in logs.items()}
 
 def _this_replica(tensors)->list:
     "`tensors` less those made on another local replica's device (a `MirroredStrategy`'s replicas share the layers' losses)."
@@ -279,22 +165,6 @@ class _ReplicaFeed(_TFFeed):
         start, r = (counter // R) * self.batch_size, counter % R
         m = tf.minimum(start + self.batch_size, self.n) - start
         return super().gather(self.index[start + r * m // R:start + (r + 1) * m // R])
-
-# %% ../nbs/00e_base.ipynb #be02caae
-class _Divergence(keras.callbacks.Callback):
-    "Stop `fit` at the first step whose update was refused as not finite, and say where."
-    def __init__(self): super().__init__(); self.message = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.start = epoch, int(ops.convert_to_numpy(self.model.optimizer.iterations))
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.message is not None or logs is None or math.isfinite(float(ops.convert_to_numpy(logs["loss"]))): return
-        step = int(ops.convert_to_numpy(self.model.optimizer.iterations)) - self.start + 1
-        self.message = (f"training stopped: the objective, its gradient or the updated weights became NaN or infinite at "
-                        f"epoch {self.epoch + 1}, step {step}; the weights are those after the last finite step "
-                        "(try a smaller learning rate)")
-        self.model.stop_training = True
 
 # %% ../nbs/00e_base.ipynb #591ecc9d
 _ARRAY_TYPES = ("numpy", "pandas", "tensorflow", "jax", "jaxlib")
