@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import keras
@@ -16,101 +15,17 @@ from numpy.typing import ArrayLike
 
 from .defaults import STEPS_PER_EXECUTION, cpu_capabilities, draws_random
 from .defaults import _check_compile_options, _check_half_precision, _check_learning_rate, _check_policy, _default_jit, _default_steps, _is_bool
-from .steps import _Divergence, _jax_train_step, _one_process, _replicas, _scales_loss, _tf_train_step, _with_axis
-from .validation import check_array, check_int, check_number
+from .feeds import epoch_rng
+from .feeds import _FitPlan, _StreamFeed, _check_weights, _is_array, _strategy_scope
+from .steps import _jax_train_step, _replicas, _tf_train_step, _with_axis
+from .validation import check_array, check_int
 
-_all_ = ["STEPS_PER_EXECUTION", "draws_random", "cpu_capabilities"]  # defined in *Compile defaults*, importable from here as before
+_all_ = ["STEPS_PER_EXECUTION", "epoch_rng", "draws_random", "cpu_capabilities"]  # defined in *Compile defaults* and *Feeds*, importable from here as before
 
 # %% auto #0
-__all__ = ['epoch_rng', 'BaseModel', 'batch_mean', 'STEPS_PER_EXECUTION', 'draws_random', 'cpu_capabilities']
-
-# %% ../nbs/00e_base.ipynb #aa0ef8f8
-def epoch_rng(seed:int, # the run's shuffling seed
-              epoch:int, # the epoch, from 0
-             )->np.random.Generator:
-    "The generator that shuffles epoch `epoch` of a run seeded with `seed`: a resumed run shuffles as the uninterrupted one."
-    return np.random.default_rng((seed, epoch))
-
-# %% ../nbs/00e_base.ipynb #cd596a20
-class _Feed(keras.callbacks.Callback):
-    "In-memory training arrays kept on the device; each epoch's batches handed to the step as row indices."
-    def __init__(self, arrays, batch_size, shuffle):
-        super().__init__()
-        self.n, self.batch_size, self.shuffle = len(arrays[0]), batch_size, shuffle
-        self.n_batches, self.signature = -(-len(arrays[0]) // batch_size), tuple((a.dtype.name, a.shape[1:]) for a in arrays)
-
-    def order(self, epoch:int, seed:int)->np.ndarray:
-        "The rows of epoch `epoch` of a run seeded `seed`, in the order the step takes them."
-        if not self.shuffle: return np.arange(self.n, dtype=np.int32)
-        return epoch_rng(seed, epoch).permutation(self.n).astype(np.int32)
-
-    def on_epoch_begin(self, epoch, logs=None): self.set_order(self.order(epoch, self.model.shuffle_seed_))
-
-    def unpack(self, gathered):
-        "`(x, y, sample_weight)` from the gathered arrays."
-        return tuple(gathered) + (None,) * (3 - len(gathered))
-
-# %% ../nbs/00e_base.ipynb #a740d0b5
-class _TFFeed(_Feed):
-    "The feed on TensorFlow: untracked variables (reused by later `fit` calls, so nothing retraces) and a dataset of index batches."
-    def __init__(self, model, arrays, batch_size, shuffle):
-        import tensorflow as tf
-        super().__init__(arrays, batch_size, shuffle)
-        store = model.__dict__.setdefault("_resident", {})
-        with tf.init_scope():
-            for i, a in enumerate(arrays):
-                key = (i, a.dtype.name, a.shape[1:])
-                if key not in store: store[key] = tf.Variable(tf.zeros((0,) + a.shape[1:], a.dtype), trainable=False, shape=(None,) + a.shape[1:])
-                store[key].assign(a)
-            if "order" not in store: store["order"] = tf.Variable(tf.zeros((0,), tf.int32), trainable=False, shape=(None,))
-        self.variables = [store[(i, a.dtype.name, a.shape[1:])] for i, a in enumerate(arrays)]
-        self.index, b = store["order"], batch_size
-        self.set_order(np.arange(self.n, dtype=np.int32))
-        self.data = tf.data.Dataset.range(self.n_batches).map(lambda i: self.index[i * b:(i + 1) * b])
-
-    def set_order(self, order): self.index.assign(order)
-
-    def gather(self, index):
-        import tensorflow as tf
-        return self.unpack([tf.gather(v, index) for v in self.variables])
-
-    def close(self):
-        "Let go of the arrays (the variables stay, empty, for the next `fit`)."
-        for v in self.variables: v.assign(v[:0])
-
-# %% ../nbs/00e_base.ipynb #7a8ef7e8
-class _JAXFeed(_Feed):
-    "The feed on JAX: the arrays as `jax.Array`s and a `PyDataset` of `(indices, *arrays)` batches."
-    def __init__(self, model, arrays, batch_size, shuffle):
-        import jax.numpy as jnp
-        super().__init__(arrays, batch_size, shuffle)
-        self.arrays, self.index = tuple(jnp.asarray(a) for a in arrays), np.arange(self.n, dtype=np.int32)
-        self.data = _IndexBatches(self)
-
-    def set_order(self, order): self.index = order
-
-    def gather(self, batch):
-        import jax.numpy as jnp
-        index, *arrays = batch[0] if len(batch) == 1 else batch  # Keras hands over the PyDataset's `(x,)`
-        return self.unpack([jnp.take(a, index, axis=0) for a in arrays])
-
-    def close(self): self.arrays = ()
-
-class _IndexBatches(keras.utils.PyDataset):
-    "Batch `i` of the current epoch: its row indices, with the resident arrays to gather them from."
-    def __init__(self, feed): super().__init__(); self.feed = feed
-    def __len__(self): return self.feed.n_batches
-    def __getitem__(self, i):
-        b = self.feed.batch_size
-        return ((self.feed.index[i * b:(i + 1) * b],) + self.feed.arrays,)
+__all__ = ['BaseModel', 'batch_mean', 'STEPS_PER_EXECUTION', 'epoch_rng', 'draws_random', 'cpu_capabilities']
 
 # %% ../nbs/00e_base.ipynb #6f3e9a27
-def _strategy_scope(model):
-    "The scope of the `tf.distribute` strategy `model` was created under (nothing without one, or on another backend)."
-    import contextlib
-    strategy = getattr(model, "_distribute_strategy", None)
-    return contextlib.nullcontext() if strategy is None else strategy.scope()
-
 def _check_strategy_options(model, optimizer, jit_compile, steps_per_execution:int):
     "Refuse under a `tf.distribute` strategy an optimizer of another, and what fails there (Keras 3.15, TF 2.21): XLA, several steps per call."
     strategy = getattr(model, "_distribute_strategy", None)
@@ -131,50 +46,6 @@ def _this_replica(tensors)->list:
     where = lambda device: (lambda spec: (spec.device_type, spec.device_index))(tf.DeviceSpec.from_string(device or ""))
     others = {where(d) for d in tf.distribute.get_strategy().extended.worker_devices} - {where(tf.constant(0).device)}
     return [t for t in tensors if where(getattr(t, "device", "")) not in others]
-
-# %% ../nbs/00e_base.ipynb #05aed04e
-def _chief_value(strategy, value:int)->int:
-    "`value` as the chief (replica 0) holds it, on every worker of `strategy` (an integer below 2**53)."
-    import tensorflow as tf
-    if _one_process(strategy): return value
-    mine = strategy.experimental_distribute_values_from_function(
-        lambda context: tf.constant(value if context.replica_id_in_sync_group == 0 else 0, tf.float64))
-    return int(strategy.reduce("SUM", mine, axis=None))
-
-class _ReplicaFeed(_TFFeed):
-    "The feed under a `tf.distribute` strategy: a counter, split by Keras, from which each replica gathers its slice."
-    def __init__(self, model, arrays, batch_size, shuffle):
-        import tensorflow as tf
-        super().__init__(model, arrays, batch_size, shuffle)
-        self.strategy = model.distribute_strategy
-        self.replicas = R = self.strategy.num_replicas_in_sync
-        self.constants = (self.n, batch_size, R)  # what `gather` bakes into the traced step
-        if min(batch_size, self.n) < R:
-            raise ValueError(f"`batch_size` and the rows of `x` must be at least the number of replicas ({R}), got batch_size={batch_size} and {self.n} rows")
-        if 0 < self.n % batch_size < R: self.n_batches -= 1  # a last batch too small to give every replica a row
-        self.data = tf.data.Dataset.range(self.n_batches * R).batch(R)  # at step j, replica r receives j R + r
-
-    def on_train_begin(self, logs=None):
-        "Shuffle with the chief's seed: every worker then takes its replicas' rows of the same global batches."
-        self.model.shuffle_seed_ = _chief_value(self.strategy, self.model.shuffle_seed_)
-
-    def gather(self, counter):
-        "Replica r's rows of step j's global batch of m rows, given j R + r: rows [r m / R, (r + 1) m / R)."
-        import tensorflow as tf
-        R, counter = self.replicas, tf.cast(counter[0], tf.int32)
-        start, r = (counter // R) * self.batch_size, counter % R
-        m = tf.minimum(start + self.batch_size, self.n) - start
-        return super().gather(self.index[start + r * m // R:start + (r + 1) * m // R])
-
-# %% ../nbs/00e_base.ipynb #591ecc9d
-_ARRAY_TYPES = ("numpy", "pandas", "tensorflow", "jax", "jaxlib")
-
-def _is_array(x)->bool:
-    "Whether `fit` should treat `x` as an in-memory array (rather than a dataset, a file or a generator)."
-    if isinstance(x, np.memmap) or isinstance(x, (str, bytes, os.PathLike)) or isinstance(x, keras.utils.PyDataset): return False
-    if isinstance(x, (list, tuple)): return bool(x) and not isinstance(x[0], (str, os.PathLike))
-    root = type(x).__module__.split(".")[0]
-    return isinstance(x, np.ndarray) or (root in _ARRAY_TYPES and hasattr(x, "shape") and "data" not in type(x).__module__.split("."))
 
 # %% ../nbs/00e_base.ipynb #c8ccc51a
 class BaseModel(keras.Model):
@@ -325,23 +196,6 @@ class BaseModel(keras.Model):
         finally: plan.close(); self.steps_per_execution = spe
         return plan.finish(history)
 
-# %% ../nbs/00e_base.ipynb #2b920f2d
-def _split_arrays(arrays, fraction):
-    "Keras's `validation_split`: the last `fraction` of the rows of each array (before shuffling) for validation."
-    at = int(math.floor(len(arrays[0]) * (1 - fraction)))
-    if at == 0 or at == len(arrays[0]):
-        raise ValueError(f"`validation_split` leaves no {'training' if at == 0 else 'validation'} data: "
-                         f"validation_split={fraction!r} of {len(arrays[0])} examples")
-    return [a[:at] if a is not None else None for a in arrays], tuple(a[at:] for a in arrays if a is not None)
-
-def _check_callbacks(callbacks)->list:
-    "`callbacks` as a list of `keras.callbacks.Callback`; a `ValueError` naming them otherwise."
-    out = [] if callbacks is None else list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-    for c in out:
-        if not isinstance(c, keras.callbacks.Callback):
-            raise ValueError(f"`callbacks` must hold keras.callbacks.Callback instances, got callbacks={callbacks!r}")
-    return out
-
 # %% ../nbs/00e_base.ipynb #c0f1a7e2
 def _check_fit_options(epochs, verbose, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
     "Keras `fit`'s counting options, each checked with the package's message before anything is traced."
@@ -368,197 +222,6 @@ def _class_sample_weights(model, class_weight, y, sample_weight):
     labels = model.check_target(y, "y")
     w = np.array([class_weight.get(int(c), 1.0) for c in labels], "float32")
     return w if sample_weight is None else w * _check_weights(sample_weight, len(w))
-
-# %% ../nbs/00e_base.ipynb #74ff6bbc
-def _is_stream(x)->bool:
-    "Whether `x` is read by `streaming.batches`: a path, a memory map, or a `tf.data.Dataset` of single examples."
-    if isinstance(x, (str, os.PathLike, np.memmap)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, os.PathLike))): return True
-    spec = getattr(x, "element_spec", None)  # a tf.data.Dataset, without importing TensorFlow
-    spec = spec[0] if isinstance(spec, tuple) and spec else spec
-    return getattr(getattr(spec, "shape", None), "rank", None) == 1
-
-class _StreamFeed(keras.callbacks.Callback):
-    "One epoch of a streaming source per epoch of `fit`, read a chunk at a time, shuffled by the seed and the epoch."
-    def __init__(self, model, source, batch_size, shuffle):
-        import tensorflow as tf
-        from sparse_ae_tf.streaming import numpy_batches, source_info
-        super().__init__()
-        info, self.epoch, self.seed, self.signature = source_info(source, model.input_dim), 0, 0, None
-        self.input_dim = info["input_dim"]
-        def epoch_batches(): yield from numpy_batches(source, batch_size, info["input_dim"], self.seed, self.epoch, shuffle, expect=info)
-        self.data = tf.data.Dataset.from_generator(epoch_batches, output_signature=tf.TensorSpec((None, info["input_dim"]), tf.float32))
-        self.sized = info["n"] is not None  # a file's rows are known; a TFRecord file's or a dataset's are counted by the first epoch
-        if self.sized: self.data = self.data.apply(tf.data.experimental.assert_cardinality(-(-info["n"] // batch_size)))
-
-    def on_epoch_begin(self, epoch, logs=None): self.epoch, self.seed = epoch, self.model.shuffle_seed_
-
-    def close(self): pass
-
-# %% ../nbs/00e_base.ipynb #e2750eff
-def _sharded()->bool:
-    "Whether a `keras.distribution` (JAX) lays batches out over several devices: then Keras shards each batch the feed hands it."
-    return keras.backend.backend() == "jax" and keras.distribution.distribution() is not None
-
-class _ShardedFeed(_Feed):
-    "The feed under a `keras.distribution`: each global batch gathered on the host in one device's order; Keras splits it over the devices."
-    def __init__(self, model, arrays, batch_size, shuffle):
-        import jax
-        super().__init__(arrays, batch_size, shuffle)
-        dist = keras.distribution.distribution()
-        mesh = dist.device_mesh  # this process feeds its devices' rows of the batch axis
-        self.devices = D = mesh.shape[list(mesh.axis_names).index(dist.batch_dim_name)] // jax.process_count()
-        self.constants = (dist, D)  # the step is traced for this distribution's shardings
-        if batch_size % D or self.n < D:
-            raise ValueError(f"`batch_size` must be a multiple of the {D} devices each batch is split over, and `x` must have at least "
-                             f"{D} rows, got batch_size={batch_size} and {self.n} rows")
-        if 0 < self.n % batch_size < D: self.n_batches -= 1  # a last batch too small to give every device a row
-        self.arrays, self.index, self.data = arrays, np.arange(self.n, dtype=np.int32), _HostBatches(self)
-
-    def set_order(self, order): self.index = order
-    def gather(self, batch): return self.unpack(list(batch))
-    def close(self): self.arrays = ()
-
-def _check_sharded_validation(data, batch_size:int):
-    "Refuse validation arrays whose batches (the last one too) do not split evenly over the devices (Keras's `evaluate` fails there)."
-    if not (_sharded() and isinstance(data, tuple)): return
-    import jax
-    dist = keras.distribution.distribution()
-    D = dist.device_mesh.shape[list(dist.device_mesh.axis_names).index(dist.batch_dim_name)] // jax.process_count()
-    n = len(data[0])
-    if batch_size % D or n % batch_size % D:
-        raise ValueError(f"the validation batches must split evenly over the {D} devices of the keras.distribution: "
-                         f"validation_batch_size and the last batch's rows must be multiples of {D}, got {n} rows in batches of {batch_size}")
-
-class _HostBatches(keras.utils.PyDataset):
-    "Batch `i` of the current epoch as host arrays, its last rows cut to a multiple of the devices."
-    def __init__(self, feed): super().__init__(); self.feed = feed
-    def __len__(self): return self.feed.n_batches
-    def __getitem__(self, i):
-        b, D = self.feed.batch_size, self.feed.devices
-        rows = self.feed.index[i * b:(i + 1) * b]
-        rows = rows[:len(rows) - len(rows) % D]
-        return tuple(a[rows] for a in self.feed.arrays)
-
-def _check_weights(w, n:int)->np.ndarray:
-    "`sample_weight` as a 1-D float32 array of `n` finite weights >= 0, or a `ValueError`."
-    w = np.asarray(w, dtype=np.float32) if not isinstance(w, np.ndarray) else w.astype(np.float32)
-    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError(f"`sample_weight` must be {n} finite weights >= 0, one per example, got shape {w.shape}"
-                         + ("" if w.shape != (n,) else f", values in [{w.min():g}, {w.max():g}]"))
-    return w
-
-def _checked_validation(model, data, batch_size):
-    "`validation_data` checked like `x` (arrays), read by `streaming.batches` (streaming sources), or as it is."
-    if data is None: return None
-    if _is_stream(data):
-        import tensorflow as tf
-        from sparse_ae_tf.streaming import batches, source_info
-        n, ds = source_info(data, model.input_dim)["n"], batches(data, batch_size, model.input_dim, shuffle=False)
-        return ds if n is None else ds.apply(tf.data.experimental.assert_cardinality(-(-n // batch_size)))
-    if isinstance(data, tuple) and data and _is_array(data[0]):
-        x = model.check_input(data[0], "validation_data[0]")
-        y = None if len(data) < 2 or data[1] is None else model.check_target(data[1], "validation_data[1]", len(x))
-        w = None if len(data) < 3 or data[2] is None else _check_weights(data[2], len(x))
-        return (x, y, w)
-    return model.check_input(data, "validation_data") if _is_array(data) else data
-
-def _prepare_step(model, batch_size, feed):
-    "Tell the model how this `fit` feeds it, and whether its explicit gradient pays at this batch size."
-    model._feed = feed
-    model._explicit_step = (model._requested_jit == "auto" and not _scales_loss(model.optimizer)  # its gradients are not scaled
-                            and model.explicit_step_pays(batch_size))
-    requested = model._requested_jit
-    model.jit_compile = False if model._explicit_step else (_default_jit(model) if requested == "auto" else bool(requested))
-
-# %% ../nbs/00e_base.ipynb #b41d0a11
-def _build_for(model, batch):
-    "Build `model` (and its metrics) for one `batch` of `(x,)` or `(x, y)` before the step is traced: XLA cannot make variables."
-    if batch is None: return
-    with _strategy_scope(model):  # the model's and the optimizer's variables belong to its strategy
-        if not model.built: model.build((None,) + tuple(batch[0].shape[1:]))
-        model._symbolic_build(data_batch=batch)
-
-def _spec_batch(dataset):
-    "A batch of zeros shaped as one of `dataset`'s batches of `x` or `(x, y)` (None where its shapes are not known)."
-    spec = getattr(dataset, "element_spec", None)
-    specs = spec[:2] if isinstance(spec, tuple) else (spec,)
-    if not specs or any(getattr(s, "shape", None) is None or None in tuple(s.shape)[1:] or s.shape.rank is None for s in specs): return None
-    return tuple(np.zeros((1,) + tuple(s.shape)[1:], s.dtype.as_numpy_dtype) for s in specs)
-
-# %% ../nbs/00e_base.ipynb #35b126a6
-class _FitPlan:
-    "What `fit` gives Keras's `fit`: checked inputs, the feed that holds them, and the guard."
-    def __init__(self, model, x, y, batch_size, epochs, callbacks, validation_split, validation_data, shuffle,
-                 class_weight, sample_weight, steps_per_epoch):
-        check_int("epochs", epochs)
-        self.model, self.shuffle, self.guard, self.feed = model, shuffle, _Divergence(), None
-        self.batch_size = 32 if batch_size is None else check_int("batch_size", batch_size)
-        validation_split = check_number("validation_split", validation_split, 0, 1, high_open=True)
-        self.callbacks, self.x, self.y, self.sample_weight = [self.guard] + _check_callbacks(callbacks), x, y, sample_weight
-        if x is None: raise ValueError("`x` must be the training data, got x=None")
-        arrays, stream = None, False
-        if _is_array(x):
-            arrays, validation_data = self._checked_arrays(validation_split, validation_data)
-            if steps_per_epoch is not None:  # Keras's own feed counts the steps: it gets the checked arrays
-                (self.x, self.y, self.sample_weight), arrays = arrays, None
-                _build_for(model, (self.x[:1],) if self.y is None else (self.x[:1], self.y[:1]))
-        elif _is_stream(x):
-            if y is not None or sample_weight is not None: raise ValueError("a streaming `x` carries no `y` or `sample_weight`: pass a tf.data.Dataset of (x, y) batches instead")
-            stream = True
-        elif isinstance(x, (list, tuple)) or validation_split:
-            raise ValueError(f"`x` must be an array, a path, a memory map or a dataset, got {type(x).__name__}"
-                             + (" (validation_split needs arrays)" if validation_split else ""))
-        self.validation_data = _checked_validation(model, validation_data, batch_size or 32)
-        _check_sharded_validation(self.validation_data, batch_size or 32)
-        if not model.compiled: raise ValueError("compile the model before `fit`: model.compile() uses the measured defaults")
-        model.shuffle_seed_ = int(np.random.randint(2**31 - 1))  # a callback that restores a run sets the run's own
-        if arrays is not None: self.feed = self._array_feed(arrays)
-        if stream: self.feed, self.batch_size = _StreamFeed(model, x, self.batch_size, shuffle), None
-        if stream: _build_for(model, (np.zeros((1, self.feed.input_dim), "float32"),))
-        elif arrays is None and steps_per_epoch is None: _build_for(model, _spec_batch(x))  # a dataset of batches
-        if self.feed is None and hasattr(x, "element_spec"): self.shuffle = False  # a dataset brings its own order (Keras warns that it ignores shuffle)
-        if self.feed is not None:
-            self.x, self.shuffle = self.feed.data, False
-            self.callbacks.insert(0, self.feed)
-        lengths = [getattr(d, "cardinality", lambda: 0)() for d in (getattr(self.feed, "data", None), self.validation_data)]
-        self.unsized = any(int(n) == -2 for n in lengths)  # tf.data.UNKNOWN_CARDINALITY: Keras learns it in the first epoch
-        _prepare_step(model, batch_size or 32, self.feed)
-        settings = {"batch_size": batch_size or 32, "shuffle": bool(shuffle)}
-        for c in self.callbacks:  # a callback that saves the run's state (`TrainingCheckpoint`) learns what else to save
-            if hasattr(c, "set_fit_context"): c.set_fit_context([p for p in self.callbacks if p is not c], settings)
-
-    def _checked_arrays(self, validation_split, validation_data):
-        "`x`, `y` and `sample_weight` checked, less the validation rows `validation_split` takes (then the validation data)."
-        model = self.model
-        x = model.check_input(self.x, "x")
-        if self.y is None and not model.target_is_input: raise ValueError(f"{type(model).__name__} needs targets: `fit(x, y)`, got y=None")
-        y = model.check_target(self.y, "y", len(x)) if self.y is not None else None
-        if y is None: model.check_target(x, "x")  # the input is the target
-        w = None if self.sample_weight is None else _check_weights(self.sample_weight, len(x))
-        if validation_split: (x, y, w), validation_data = _split_arrays([x, y, w], validation_split)
-        return (x, y, w), validation_data
-
-    def _array_feed(self, arrays):
-        "The feed that keeps the checked arrays on the device (the model is built first, for the step to gather from)."
-        (x, y, w), model = arrays, self.model
-        _build_for(model, (x[:1],) if y is None else (x[:1], y[:1]))
-        if w is not None and y is None: y = x  # the target of an autoencoder is its input
-        feed_type = _ShardedFeed if _sharded() else _JAXFeed if keras.backend.backend() == "jax" else _ReplicaFeed if getattr(model, "_distribute_strategy", None) else _TFFeed
-        feed = feed_type(model, [a for a in (x, y, w) if a is not None], self.batch_size, self.shuffle)
-        self.y = self.sample_weight = self.batch_size = None  # the feed hands out batches of all three
-        return feed
-
-    def close(self):
-        "Let go of the arrays the feed held on the device."
-        if self.feed is not None: self.feed.close()
-        self.model._feed = None
-
-    def finish(self, history):
-        "Add the guard's message, if it stopped training, to the history (and warn)."
-        if self.guard.message:
-            history.history["stopped"] = self.guard.message
-            warnings.warn(self.guard.message, RuntimeWarning, stacklevel=3)
-        return history
 
 # %% ../nbs/00e_base.ipynb #f04195a5
 def batch_mean(values, # per-example values, shape (batch,)

@@ -54,15 +54,15 @@ def test_same_objective_on_both_backends(tmp_path, sparsity):
 
 FIT_ON_JAX = """
 import json, sys, warnings, numpy as np, keras
-import sparse_ae_tf.base as base
+import sparse_ae_tf.feeds as feeding
 from sparse_ae_tf.models import SparseAutoencoder
 assert keras.backend.backend() == "jax"
 feeds, kinds = [], []
-class Spy(base._JAXFeed):  # records each resident feed `fit` makes
+class Spy(feeding._JAXFeed):  # records each resident feed `fit` makes
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         feeds.append(self); kinds.extend(type(a).__module__.split(".")[0] for a in self.arrays)
-base._JAXFeed = Spy
+feeding._JAXFeed = Spy  # where `_FitPlan` looks it up
 x = np.load(sys.argv[1])
 keras.utils.set_random_seed(0)
 good = SparseAutoencoder(784, 32); good.compile(optimizer=keras.optimizers.Adam(1e-2))
