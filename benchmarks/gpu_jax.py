@@ -2,9 +2,9 @@
 
     KERAS_BACKEND=jax python benchmarks/gpu_jax.py [--input 768 --hidden 16384 --batch 4096 --steps 50]
 
-Needs keras, jax (with CUDA for a GPU), numpy and fastcore; not TensorFlow (`sparse_ae_tf.models` and `.base` import
-only Keras on this backend). Sigmoid + KL (rho=0.1, beta=3, lambda=3e-3), Adam. Rows, each a measured steady state
-after a compiling warm-up:
+Needs keras, jax (with CUDA for a GPU), numpy and fastcore; not TensorFlow (`sparse_ae_tf.models` and the model base,
+`.base` with `.defaults`, `.steps` and `.feeds`, import only Keras on this backend). Sigmoid + KL (rho=0.1, beta=3,
+lambda=3e-3), Adam. Rows, each a measured steady state after a compiling warm-up:
 - the package's `model.fit` on a NumPy array, with its default `compile()` (the array is put on the device once and
   the guarded step gathers its batches there), in float32 and with the `mixed_bfloat16` policy: the rows a user gets;
 - reference loops: a `jax.jit` `lax.scan` over `model.stateless_call` + `jax.grad` + `optimizer.stateless_apply`

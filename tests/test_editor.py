@@ -124,10 +124,17 @@ def test_import_graph_has_no_cycle():
         state[m] = "done"; path.pop()
     for m in sorted(graph):
         if m not in state: visit(m)
-    assert {"models", "variants", "vae", "files", "training"} <= set(graph)
+    assert {"models", "variants", "vae", "files", "training", "defaults", "steps", "feeds", "base"} <= set(graph)
 
 def test_model_modules_import_no_training_cli_or_plots():
     graph = _import_graph()
-    for m in ("base", "models", "variants", "vae", "sparsity", "noise"):
+    for m in ("defaults", "steps", "feeds", "base", "models", "variants", "vae", "sparsity", "noise"):
         assert not graph[m] & {"training", "cli", "plots"}, (m, sorted(graph[m]))
     assert not graph["files"] & {"models", "variants", "vae"}, sorted(graph["files"])
+
+def test_model_base_layers_import_downwards():
+    "The model base's modules, in their notebooks' order: each imports only those before it (base imports them all)."
+    graph, layers = _import_graph(), ["defaults", "steps", "feeds", "base"]
+    for i, m in enumerate(layers):
+        assert not graph[m] & set(layers[i + 1:]), (m, sorted(graph[m]))
+    assert set(layers[:-1]) <= graph["base"], sorted(graph["base"])

@@ -98,7 +98,7 @@ def test_every_policy_on_jax():
 def test_mixed_float16_learning_rate_is_read_through_the_loss_scale_optimizer():
     # the check compile runs, on the optimizer Keras wraps under mixed_float16 (whose own rate reads 0.0); called directly,
     # since a TensorFlow CPU without native float16 refuses the policy itself at compile
-    from sparse_ae_tf.base import _check_learning_rate
+    from sparse_ae_tf.defaults import _check_learning_rate
     _check_learning_rate(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)))  # was refused: "got learning_rate=0.0"
     with pytest.raises(ValueError, match="learning_rate"):
         _check_learning_rate(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(-1e-3)))
