@@ -9,6 +9,7 @@ its fit + score time.
     nice -n 10 python benchmarks/anomaly.py                   # everything (minutes)
     nice -n 10 python benchmarks/anomaly.py --sets breast_cancer ecg_mitdb --detectors sparse_ae iforest
     python benchmarks/anomaly.py --json results.json          # also write every number
+    python benchmarks/anomaly.py --merge a.json b.json --json all.json   # runs made in parts: one table
 
 Benchmark-only dependency: torch (PyOD's AutoEncoder), see benchmarks/requirements.txt.
 """
@@ -198,7 +199,19 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=len(SEEDS))
     ap.add_argument("--tasks", type=int, help="at most this many tasks per set (one-vs-rest sets have 10)")
     ap.add_argument("--json", help="write every number to this file")
+    ap.add_argument("--merge", nargs="+", metavar="FILE", help="run nothing: merge these --json files (a later file's "
+                    "entry replaces an earlier one's), print their table and write the merge to --json")
     args = ap.parse_args(argv)
+    if args.merge:
+        results = {}
+        for path in args.merge:
+            with open(path) as f:
+                for s, by_detector in json.load(f).items(): results.setdefault(s, {}).update(by_detector)
+        sets = [s for s in SETS if s in results]
+        detectors = [d for d in DETECTORS if all(d in results[s] for s in sets)]
+        if args.json:
+            with open(args.json, "w") as f: json.dump({s: {d: results[s][d] for d in detectors} for s in sets}, f, indent=1)
+        print(table(results, sets, detectors)); return
     seeds, results = tuple(range(args.seeds)), {}
     for s in args.sets:
         results[s] = {}

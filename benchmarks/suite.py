@@ -4,7 +4,8 @@ against SciPy's L-BFGS on UFLDL's natural-patch exercise.
     python benchmarks/suite.py [--only a,b,v,c] [--repeats 3] [--epochs 3]
 
 (a) 784-196 sigmoid + KL, batch 256, 32,768 MNIST digits; (b) 784-4096, batch 1024, 8,192 digits. Rows, samples per
-second of a steady-state epoch (the best epoch after the first of each multi-epoch `fit`, timed by a callback):
+second of a steady-state epoch (the median epoch after the first of each multi-epoch `fit`, timed by a callback), reported
+as the median and the spread (min-max) over `--repeats` runs taken in turn, with the load average while they ran:
 - `SparseAutoencoder.fit` with its default `compile()`, on TensorFlow;
 - plain Keras `fit` of the same model written as a Keras user would (Sequential, L2 weight decay, a KL layer with
   `add_loss`), with Keras's defaults, and tuned: `jit_compile=True, steps_per_execution=32`;
@@ -19,6 +20,7 @@ Rounds take the implementations in turn, so that a change in the machine's load 
 objective and gradient for 400 iterations, against `train_lbfgs` (its objective in float64 too)."""
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -50,10 +52,20 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def steady_rate(model, x, y, batch, epochs):
-    "Samples per second of the best epoch after the first (which compiles), and the last epoch's loss."
+    "Samples per second of the median epoch after the first (which compiles), and the last epoch's loss."
     timer = EpochTimer()
     loss = model.fit(x, y, batch_size=batch, epochs=epochs + 1, verbose=0, callbacks=[timer]).history["loss"][-1]
-    return len(x) / min(timer.seconds[1:]), loss
+    return len(x) / float(np.median(timer.seconds[1:])), loss
+
+
+def load()->str:
+    "The machine's load average over 1, 5 and 15 minutes."
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def summary(rates)->tuple:
+    "Median and (min, max) of one path's samples/s over the runs."
+    return float(np.median(rates)), float(min(rates)), float(max(rates))
 
 
 # ---------------------------------------------------------------------------------------------------- implementations
@@ -157,22 +169,26 @@ def in_jax_process(task, *args):
 
 
 def throughput_table(name, hidden, batch, examples, repeats, epochs):
-    "Print the throughput table of one configuration; return its rows and ceiling."
-    x = digits(examples)
-    best, loss, rate = {}, {}, 0.0
+    "Print the throughput table of one configuration (median and spread of `repeats` alternating runs); return its rows and ceiling."
+    x, start_load = digits(examples), load()
+    runs, loss, rate = {}, {}, 0.0
     for _ in range(repeats):
         rows = keras_rows(hidden, batch, x, epochs)
         rows.update({k: tuple(v) for k, v in in_jax_process("keras_rows", hidden, batch, examples, epochs).items()})
         rows.update(torch_rows(hidden, batch, x, epochs))
-        for label, (r, l) in rows.items(): best[label], loss[label] = max(best.get(label, 0.0), r), l
+        for label, (r, l) in rows.items(): runs.setdefault(label, []).append(r); loss[label] = l
         rate = max(rate, matmul_rate(hidden, batch), in_jax_process("matmul_rate", hidden, batch))
-    ceiling, base = rate / (10 * 784 * hidden), best[f"plain Keras fit, jit + 32 steps/execution (tensorflow)"]
-    print(f"\n({name}) 784-{hidden}, batch {batch}, {examples} MNIST digits, best epoch of {repeats} rounds x {epochs} "
-          f"epochs; float32 matmul rate {rate / 1e9:.0f} GFLOP/s -> ceiling {ceiling:,.0f} samples/s")
-    print(f"{'implementation':58s} {'samples/s':>10s} {'of ceiling':>10s} {'x tuned TF fit':>14s} {'last loss':>10s}")
-    for label, r in best.items():
-        print(f"{label:58s} {r:10,.0f} {r / ceiling:10.2f} {r / base:14.2f} {loss[label]:10.4f}")
-    return best, ceiling
+    ceiling = rate / (10 * 784 * hidden)
+    med = {label: summary(r)[0] for label, r in runs.items()}
+    tuned = lambda label: med.get(f"plain Keras fit, jit + 32 steps/execution ({label.rsplit('(', 1)[-1]}", math.nan)
+    print(f"\n({name}) 784-{hidden}, batch {batch}, {examples} MNIST digits; each run one process per backend, the median "
+          f"of its {epochs} epochs after the first; {repeats} runs taken in turn; load average {start_load} -> {load()}; "
+          f"float32 matmul rate {rate / 1e9:.0f} GFLOP/s -> ceiling {ceiling:,.0f} samples/s")
+    print(f"{'implementation':58s} {'median/s':>9s} {'min-max':>15s} {'of ceiling':>10s} {'x tuned, same backend':>21s} {'last loss':>10s}")
+    for label, r in runs.items():
+        m, lo, hi = summary(r)
+        print(f"{label:58s} {m:9,.0f} {f'{lo:,.0f}-{hi:,.0f}':>15s} {m / ceiling:10.2f} {m / tuned(label):21.2f} {loss[label]:10.4f}")
+    return runs, ceiling
 
 
 # ------------------------------------------------------------------------------------------------------- (v) variants
@@ -204,16 +220,18 @@ def variant_rows(examples, epochs):
 
 
 def variants_table(repeats, epochs, examples=16384):
-    "Print every model's samples/s on both backends."
-    best = {}
+    "Print every model's samples/s on both backends: median and spread of `repeats` alternating runs, and TF / JAX."
+    runs, start_load = {}, load()
     for _ in range(repeats):
         for backend, rows in (("tensorflow", variant_rows(examples, epochs)), ("jax", in_jax_process("variant_rows", examples, epochs))):
-            for label, (r, _) in rows.items(): best[(label, backend)] = max(best.get((label, backend), 0.0), r)
-    print(f"\n(v) every model's fit, default compile, {examples} MNIST digits, best epoch of {repeats} rounds x {epochs} epochs")
-    print(f"{'model':46s} {'TensorFlow':>11s} {'JAX':>11s}")
+            for label, (r, _) in rows.items(): runs.setdefault((label, backend), []).append(r)
+    print(f"\n(v) every model's fit, default compile, {examples} MNIST digits; median (min-max) of {repeats} runs taken in "
+          f"turn, each the median of {epochs} epochs after the first; load average {start_load} -> {load()}")
+    print(f"{'model':46s} {'TensorFlow':>22s} {'JAX':>22s} {'TF / JAX':>9s}")
     for label in variant_models():
-        print(f"{label:46s} {best[(label, 'tensorflow')]:11,.0f} {best[(label, 'jax')]:11,.0f}")
-    return best
+        (tm, tlo, thi), (jm, jlo, jhi) = summary(runs[(label, "tensorflow")]), summary(runs[(label, "jax")])
+        print(f"{label:46s} {f'{tm:,.0f} ({tlo:,.0f}-{thi:,.0f})':>22s} {f'{jm:,.0f} ({jlo:,.0f}-{jhi:,.0f})':>22s} {tm / jm:9.2f}")
+    return runs
 
 
 # ---------------------------------------------------------------------------------------------------------- (c) UFLDL
