@@ -10,6 +10,7 @@ its fit + score time.
     nice -n 10 python benchmarks/anomaly.py --sets breast_cancer ecg_mitdb --detectors sparse_ae iforest
     python benchmarks/anomaly.py --json results.json          # also write every number
     python benchmarks/anomaly.py --merge a.json b.json --json all.json   # runs made in parts: one table
+    python benchmarks/anomaly.py --cost --sets breast_cancer yahoo       # fit time: the default before issue 20 and now
 
 Benchmark-only dependency: torch (PyOD's AutoEncoder), see benchmarks/requirements.txt.
 """
@@ -161,6 +162,22 @@ def evaluate(set_name, detector, seeds=SEEDS, max_tasks=None):
     return dict(auroc=auroc, ap=ap, seconds=float(np.mean(secs)))
 
 
+BEFORE_ISSUE_20 = dict(n_estimators=1, epochs=200, batch_size=64, validation_fraction=0.1, patience=10, jit_compile="auto")
+
+
+def cost(set_name, repeats=2):
+    "Fit + score seconds (medians of `repeats`, taken in turn) of the default before issue 20 and of today's, on the set's first task."
+    from sparse_ae_tf.anomaly import SparseAEDetector
+    Xtr, Xte, _ = novelty_split(*SETS[set_name]()[0])
+    seconds = {"before": [], "now": []}
+    for seed in range(repeats):
+        for label, options in (("before", BEFORE_ISSUE_20), ("now", {})):
+            start = time.perf_counter()
+            SparseAEDetector(random_state=seed, **options).fit(Xtr).decision_function(Xte)
+            seconds[label].append(time.perf_counter() - start)
+    return len(Xtr), float(np.median(seconds["before"])), float(np.median(seconds["now"]))
+
+
 def stats(r:dict)->dict:
     "Mean, spread (max - min) and std of AUROC, mean and spread of AP, from the per-seed lists (or the stored summary)."
     if "auroc" not in r: return r  # a summary recovered from a run's printed log: no per-seed lists
@@ -201,7 +218,15 @@ def main(argv=None):
     ap.add_argument("--json", help="write every number to this file")
     ap.add_argument("--merge", nargs="+", metavar="FILE", help="run nothing: merge these --json files (a later file's "
                     "entry replaces an earlier one's), print their table and write the merge to --json")
+    ap.add_argument("--cost", action="store_true", help="run nothing else: time the default before issue 20 against today's on "
+                    "the first task of each of --sets")
     args = ap.parse_args(argv)
+    if args.cost:
+        print("| set (training rows) | before | now | now / before |\n|---|---|---|---|")
+        for s in args.sets:
+            n, before, now = cost(s)
+            print(f"| {s} ({n}) | {before:.1f} s | {now:.1f} s | {now / before:.2f} |", flush=True)
+        return
     if args.merge:
         results = {}
         for path in args.merge:

@@ -81,23 +81,24 @@ from sparse_ae_tf.anomaly import SparseAEOutlierDetector  # noqa: E402
 
 def test_defaults_are_named_in_get_params():
     params = SparseAEDetector().get_params()
-    assert {k: params[k] for k in ("n_estimators", "hidden_dim", "scaling", "epochs", "batch_size", "validation_fraction")} == \
-        dict(n_estimators=3, hidden_dim="auto", scaling="minmax", epochs=1000, batch_size=4096, validation_fraction=0.0)
+    assert {k: params[k] for k in ("n_estimators", "hidden_dim", "scaling", "output_activation", "epochs", "batch_size", "validation_fraction")} == \
+        dict(n_estimators=3, hidden_dim="auto", scaling="minmax", output_activation="sigmoid", epochs="auto", batch_size=4096,
+             validation_fraction=0.0)
 
 
 def test_ensemble_score_is_the_mean_error_and_random_state_reproduces_it_bit_for_bit():
     x, probe = _blobs(120, 11), _blobs(30, 12, shift=0.1)
-    a = SparseAEDetector(hidden_dim=4, epochs=50, random_state=5).fit(x)
-    b = SparseAEDetector(hidden_dim=4, epochs=50, random_state=5).fit(x)
+    a = SparseAEDetector(hidden_dim=4, epochs=50, n_estimators=3, random_state=5).fit(x)
+    b = SparseAEDetector(hidden_dim=4, epochs=50, n_estimators=3, random_state=5).fit(x)
     np.testing.assert_array_equal(a.decision_function(probe), b.decision_function(probe))
     assert len(a.models_) == 3 and a.model_ is a.models_[0] and len({id(m) for m in a.models_}) == 3
-    singles = [SparseAEDetector(hidden_dim=4, epochs=50, random_state=5).fit(x) for _ in range(1)]
+    singles = [SparseAEDetector(hidden_dim=4, epochs=50, n_estimators=3, random_state=5).fit(x) for _ in range(1)]
     errors = []
     for m in a.models_:
         one = clone(singles[0]); one.__dict__.update(singles[0].__dict__); one.models_ = [m]
         errors.append(one.decision_function(probe))
     np.testing.assert_allclose(a.decision_function(probe), np.mean(errors, 0), rtol=1e-6)
-    c = SparseAEDetector(hidden_dim=4, epochs=50, random_state=6).fit(x)
+    c = SparseAEDetector(hidden_dim=4, epochs=50, n_estimators=3, random_state=6).fit(x)
     assert not np.array_equal(a.decision_function(probe), c.decision_function(probe))
 
 
