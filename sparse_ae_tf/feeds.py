@@ -45,6 +45,15 @@ class _Feed(keras.callbacks.Callback):
         "`(x, y, sample_weight)` from the gathered arrays."
         return tuple(gathered) + (None,) * (3 - len(gathered))
 
+# %% ../nbs/00d_feeds.ipynb #432867e6
+def _light_pipeline(dataset):
+    "`dataset` run on one private thread without autotuning: for a feed's index batches, whose elements cost nothing."
+    import tensorflow as tf
+    options = tf.data.Options()
+    options.threading.private_threadpool_size, options.threading.max_intra_op_parallelism = 1, 1
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
 # %% ../nbs/00d_feeds.ipynb #a740d0b5
 class _TFFeed(_Feed):
     "The feed on TensorFlow: untracked variables (reused by later `fit` calls, so nothing retraces) and a dataset of index batches."
@@ -61,7 +70,7 @@ class _TFFeed(_Feed):
         self.variables = [store[(i, a.dtype.name, a.shape[1:])] for i, a in enumerate(arrays)]
         self.index, b = store["order"], batch_size
         self.set_order(np.arange(self.n, dtype=np.int32))
-        self.data = tf.data.Dataset.range(self.n_batches).map(lambda i: self.index[i * b:(i + 1) * b])
+        self.data = _light_pipeline(tf.data.Dataset.range(self.n_batches).map(lambda i: self.index[i * b:(i + 1) * b]))
 
     def set_order(self, order): self.index.assign(order)
 
@@ -126,7 +135,7 @@ class _ReplicaFeed(_TFFeed):
         if min(batch_size, self.n) < R:
             raise ValueError(f"`batch_size` and the rows of `x` must be at least the number of replicas ({R}), got batch_size={batch_size} and {self.n} rows")
         if 0 < self.n % batch_size < R: self.n_batches -= 1  # a last batch too small to give every replica a row
-        self.data = tf.data.Dataset.range(self.n_batches * R).batch(R)  # at step j, replica r receives j R + r
+        self.data = _light_pipeline(tf.data.Dataset.range(self.n_batches * R).batch(R))  # at step j, replica r receives j R + r
 
     def on_train_begin(self, logs=None):
         "Shuffle with the chief's seed: every worker then takes its replicas' rows of the same global batches."
