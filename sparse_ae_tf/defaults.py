@@ -43,11 +43,15 @@ def _check_learning_rate(optimizer, steps=(0, 1)):
             raise ValueError(f"`learning_rate` must be a finite number >= 0 (in float32){where}, got learning_rate={value!r}")
         if not where: check_number("learning_rate", value, 0, low_open=True, dtype="float32")
 
+def _corrupts_input(model)->bool:
+    "Whether a layer of `model` corrupts its input with random numbers, one or more per value (it says so: `corrupts_input`)."
+    return any(getattr(layer, "corrupts_input", False) for layer in model._flatten_layers())
+
 def _default_jit(model)->bool:
-    "XLA where it was measured to pay: always on JAX; on TensorFlow unless a layer draws random numbers or a strategy is set."
+    "XLA where it was measured to pay: always on JAX; on TensorFlow unless a layer corrupts the input with random numbers or a strategy is set."
     if keras.backend.backend() == "jax": return True
     if getattr(model, "_distribute_strategy", None) is not None: return False
-    return not draws_random(model)
+    return not _corrupts_input(model)
 
 def _default_steps(model)->int:
     "Steps per compiled call: one under a `tf.distribute` strategy, where Keras's multi-step loop fails."

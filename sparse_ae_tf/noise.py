@@ -31,6 +31,7 @@ def _check_bounds(low, high):
 # %% ../nbs/08_noise.ipynb #89c8f133
 class _Corruption(keras.layers.Layer):
     "Base of the corruption layers: a seed generator, shape-preserving, identity unless `training=True`."
+    corrupts_input = True  # draws random numbers for every input value: `compile()` leaves XLA off on TensorFlow (*Compile defaults*)
     def __init__(self, seed:int|None=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = check_seed("seed", seed)
