@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from .defaults import STEPS_PER_EXECUTION, cpu_capabilities, draws_random
 from .defaults import _check_compile_options, _check_half_precision, _check_learning_rate, _check_policy, _default_jit, _default_steps, _is_bool
 from .feeds import epoch_rng
-from .feeds import _FitPlan, _StreamFeed, _check_weights, _is_array, _strategy_scope
+from .feeds import _FitPlan, _StreamFeed, _check_weights, _chunked_train_function, _is_array, _runs_chunks, _strategy_scope
 from .steps import _jax_train_step, _replicas, _tf_train_step, _with_axis
 from .validation import check_array, check_int
 
@@ -159,12 +159,14 @@ class BaseModel(keras.Model):
             with _strategy_scope(self): self.optimizer.build(self.trainable_variables)
 
     def make_train_function(self, force=False):
-        "Keras's, one per way a `fit` feeds the step: a `fit` fed as an earlier one reuses its traced function (no retracing)."
+        "Keras's, one per way a `fit` feeds the step (a `fit` fed as an earlier one reuses it: no retracing); a chunk of steps in one XLA computation where the feed allows (*Feeds*)."
         state = (type(self._feed).__name__, getattr(self._feed, "signature", None), getattr(self._feed, "constants", None),
                  self._explicit_step, self.jit_compile, self.steps_per_execution)
         traced = self.__dict__.setdefault("_train_functions", {})  # emptied by `compile`
         if state != getattr(self, "_traced_for", None): self.train_function, self._traced_for = traced.get(state), state
         made = super().make_train_function(force)
+        if _runs_chunks(self) and not hasattr(self.train_function, "runs_chunks"):
+            self.train_function = _chunked_train_function(self, self.train_function)
         traced[state] = self.train_function
         return made
 

@@ -34,6 +34,8 @@ class _Feed(keras.callbacks.Callback):
         self.n, self.batch_size, self.shuffle = len(arrays[0]), batch_size, shuffle
         self.n_batches, self.signature = -(-len(arrays[0]) // batch_size), tuple((a.dtype.name, a.shape[1:]) for a in arrays)
 
+    runs_chunks = False  # whether `fit` may run its steps a chunk at a time from `position` (`_chunked_train_function`)
+
     def order(self, epoch:int, seed:int)->np.ndarray:
         "The rows of epoch `epoch` of a run seeded `seed`, in the order the step takes them."
         if not self.shuffle: return np.arange(self.n, dtype=np.int32)
@@ -67,12 +69,18 @@ class _TFFeed(_Feed):
                 if key not in store: store[key] = tf.Variable(tf.zeros((0,) + a.shape[1:], a.dtype), trainable=False, shape=(None,) + a.shape[1:])
                 store[key].assign(a)
             if "order" not in store: store["order"] = tf.Variable(tf.zeros((0,), tf.int32), trainable=False, shape=(None,))
+            if "position" not in store: store["position"] = tf.Variable(0, trainable=False)
         self.variables = [store[(i, a.dtype.name, a.shape[1:])] for i, a in enumerate(arrays)]
-        self.index, b = store["order"], batch_size
+        self.index, self.position, b = store["order"], store["position"], batch_size
         self.set_order(np.arange(self.n, dtype=np.int32))
         self.data = _light_pipeline(tf.data.Dataset.range(self.n_batches).map(lambda i: self.index[i * b:(i + 1) * b]))
 
-    def set_order(self, order): self.index.assign(order)
+    runs_chunks = True
+
+    def set_order(self, order):
+        "The rows of the epoch, in order; the next chunk starts at its first batch."
+        self.index.assign(order)
+        self.position.assign(0)
 
     def gather(self, index):
         import tensorflow as tf
@@ -91,7 +99,11 @@ class _JAXFeed(_Feed):
         self.arrays, self.index = tuple(jnp.asarray(a) for a in arrays), np.arange(self.n, dtype=np.int32)
         self.data = _IndexBatches(self)
 
-    def set_order(self, order): self.index = order
+    runs_chunks = True
+
+    def set_order(self, order):
+        "The rows of the epoch, in order; the next chunk starts at its first batch."
+        self.index, self.position = order, 0
 
     def gather(self, batch):
         import jax.numpy as jnp
@@ -107,6 +119,74 @@ class _IndexBatches(keras.utils.PyDataset):
     def __getitem__(self, i):
         b = self.feed.batch_size
         return ((self.feed.index[i * b:(i + 1) * b],) + self.feed.arrays,)
+
+# %% ../nbs/00d_feeds.ipynb #c2177dce
+def _runs_chunks(model)->bool:
+    "Whether `fit` runs `model`'s steps a chunk at a time (`_chunked_train_function`): a resident feed, XLA, several steps per call."
+    return getattr(model._feed, "runs_chunks", False) and bool(model.jit_compile) and model.steps_per_execution > 1 and not model.run_eagerly
+
+def _tf_chunks(model, keras_function):
+    "`_chunked_train_function` on TensorFlow."
+    import tensorflow as tf
+    steps = model.steps_per_execution
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def run(batches, count):  # (steps or 1, batch size) row indices, of which the first `count` batches are trained on in turn
+        def step(j):
+            model.train_step(batches[j])
+            return (j + 1,)
+        tf.while_loop(lambda j: j < count, step, (tf.constant(0),))
+        return model.get_metrics_result()
+
+    @tf.function
+    def next_chunk(size:int):
+        feed = model._feed
+        n = tf.shape(feed.index)[0]
+        full, start = n // size, feed.position.read_value()
+        stop = tf.minimum(start + steps, (n + size - 1) // size)
+        feed.position.assign(stop)
+        end = tf.minimum(stop, full)  # the chunk's full batches end here; a short last batch runs on its own
+        batches = tf.pad(tf.reshape(feed.index[start * size:end * size], (-1, size)), [[0, steps - (end - start)], [0, 0]])
+        logs = tf.cond(end > start, lambda: run(batches, end - start), model.get_metrics_result)
+        return tf.cond(stop > full, lambda: run(feed.index[full * size:][None], tf.constant(1)), lambda: logs)
+
+    def train_function(iterator):
+        if model._feed is None or not isinstance(iterator, tf.data.Iterator): return keras_function(iterator)  # `train_on_batch`
+        return next_chunk(model._feed.batch_size)
+    return train_function
+
+def _jax_chunks(model, keras_function):
+    "`_chunked_train_function` on JAX."
+    import jax
+    import jax.numpy as jnp
+    steps = model.steps_per_execution
+
+    def run(state, batches, count, arrays):  # (steps or 1, batch size) row indices, of which the first `count` are trained on in turn
+        step = lambda state, index: model.train_step(state, ((index,) + arrays,))
+        logs = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(step, state, batches[0])[0])
+        def body(j, carry): return step(carry[1], batches[j])
+        return jax.lax.fori_loop(0, count, body, (logs, state))
+    run = jax.jit(run, donate_argnums=0)
+
+    def train_function(state, iterator):
+        feed = model._feed
+        if feed is None: return keras_function(state, iterator)  # `train_on_batch`
+        size, start, full = feed.batch_size, feed.position, feed.n // feed.batch_size
+        stop = feed.position = min(start + steps, feed.n_batches)
+        end = min(stop, full)  # the chunk's full batches end here; a short last batch runs on its own
+        if end > start:
+            batches = np.zeros((steps, size), np.int32)
+            batches[:end - start] = feed.index[start * size:end * size].reshape(-1, size)
+            logs, state = run(state, batches, end - start, feed.arrays)
+        if stop > full: logs, state = run(state, feed.index[full * size:][None], 1, feed.arrays)
+        return logs, state
+    return train_function
+
+def _chunked_train_function(model, keras_function):
+    "Keras's `train_function` for a resident feed: each call trains on the epoch's next `steps_per_execution` batches in one XLA computation."
+    function = (_jax_chunks if keras.backend.backend() == "jax" else _tf_chunks)(model, keras_function)
+    function.runs_chunks = True
+    return function
 
 # %% ../nbs/00d_feeds.ipynb #96d4b1e3
 def _strategy_scope(model):
@@ -126,6 +206,8 @@ def _chief_value(strategy, value:int)->int:
 
 class _ReplicaFeed(_TFFeed):
     "The feed under a `tf.distribute` strategy: a counter, split by Keras, from which each replica gathers its slice."
+    runs_chunks = False  # each step is Keras's, in every replica
+
     def __init__(self, model, arrays, batch_size, shuffle):
         import tensorflow as tf
         super().__init__(model, arrays, batch_size, shuffle)
