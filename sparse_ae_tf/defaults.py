@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .validation import check_bool, check_number
+from .validation import _is_bool, check_bool, check_number
 
 # %% auto #0
 __all__ = ['STEPS_PER_EXECUTION', 'draws_random', 'cpu_capabilities']
@@ -43,15 +43,9 @@ def _check_learning_rate(optimizer, steps=(0, 1)):
             raise ValueError(f"`learning_rate` must be a finite number >= 0 (in float32){where}, got learning_rate={value!r}")
         if not where: check_number("learning_rate", value, 0, low_open=True, dtype="float32")
 
-def _corrupts_input(model)->bool:
-    "Whether a layer of `model` corrupts its input with random numbers, one or more per value (it says so: `corrupts_input`)."
-    return any(getattr(layer, "corrupts_input", False) for layer in model._flatten_layers())
-
 def _default_jit(model)->bool:
-    "XLA where it was measured to pay: always on JAX; on TensorFlow unless a layer corrupts the input with random numbers or a strategy is set."
-    if keras.backend.backend() == "jax": return True
-    if getattr(model, "_distribute_strategy", None) is not None: return False
-    return not _corrupts_input(model)
+    "XLA where it was measured to pay: always, except under a `tf.distribute` strategy (where Keras's XLA step fails)."
+    return keras.backend.backend() == "jax" or getattr(model, "_distribute_strategy", None) is None
 
 def _default_steps(model)->int:
     "Steps per compiled call: one under a `tf.distribute` strategy, where Keras's multi-step loop fails."
@@ -90,7 +84,6 @@ def _check_half_precision(model):
     if not tf.config.list_physical_devices("GPU") and not cpu_capabilities()[compute]:
         raise ValueError(f"dtype={model.dtype_policy.name!r} needs a CPU that multiplies {compute} natively ({_NATIVE[compute]}); "
                          "this one would emulate it, slower than float32 (or, with oneDNN held to AVX2, abort): use dtype='float32'")
-def _is_bool(value)->bool: return isinstance(value, (bool, np.bool_))
 
 def _check_policy(model):
     "Refuse at construction a policy that cannot train: pure float16 (no loss scaling), float64 on JAX outside its 64-bit mode."

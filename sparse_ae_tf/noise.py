@@ -31,7 +31,6 @@ def _check_bounds(low, high):
 # %% ../nbs/08_noise.ipynb #89c8f133
 class _Corruption(keras.layers.Layer):
     "Base of the corruption layers: a seed generator, shape-preserving, identity unless `training=True`."
-    corrupts_input = True  # draws random numbers for every input value: `compile()` leaves XLA off on TensorFlow (*Compile defaults*)
     def __init__(self, seed:int|None=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = check_seed("seed", seed)
@@ -42,6 +41,15 @@ class _Corruption(keras.layers.Layer):
         return self._corrupt(inputs) if training else inputs
 
     def compute_output_shape(self, input_shape): return input_shape
+
+    def _draw(self, kind:str, shape, **kwargs):
+        "`keras.random.uniform` or `normal` (`kind`) from the layer's seed generator; on TensorFlow by the Philox algorithm, named (see below)."
+        if keras.backend.backend() != "tensorflow":
+            return getattr(keras.random, kind)(shape, dtype=self.compute_dtype, seed=self.seed_generator, **kwargs)
+        import tensorflow as tf
+        seed = self.seed_generator.next()  # then cast as Keras casts it: the numbers are Keras's own without XLA
+        seed = seed if seed.dtype == tf.int32 else tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+        return getattr(tf.random, f"stateless_{kind}")(shape, seed=seed, dtype=self.compute_dtype, alg="philox", **kwargs)
 
     def get_config(self): return {**super().get_config(), "seed": self.seed}
 
@@ -58,7 +66,7 @@ class GaussianCorruption(_Corruption):
 
     def _corrupt(self, x):
         if self.stddev == 0: return x
-        return x + keras.random.normal(ops.shape(x), stddev=self.stddev, dtype=self.compute_dtype, seed=self.seed_generator)
+        return x + self._draw("normal", ops.shape(x), stddev=self.stddev)
 
     def get_config(self): return {**super().get_config(), "stddev": self.stddev}
 
@@ -75,7 +83,7 @@ class MaskingCorruption(_Corruption):
 
     def _corrupt(self, x):
         if self.rate == 0: return x
-        keep = keras.random.uniform(ops.shape(x), dtype=self.compute_dtype, seed=self.seed_generator) >= self.rate
+        keep = self._draw("uniform", ops.shape(x)) >= self.rate
         return ops.where(keep, x, ops.zeros_like(x))
 
     def get_config(self): return {**super().get_config(), "rate": self.rate}
@@ -96,7 +104,7 @@ class SaltPepperCorruption(_Corruption):
 
     def _corrupt(self, x):
         if self.rate == 0: return x
-        u = keras.random.uniform(ops.shape(x), dtype=self.compute_dtype, seed=self.seed_generator)
+        u = self._draw("uniform", ops.shape(x))
         salt, pepper = ops.full_like(x, self.high), ops.full_like(x, self.low)
         return ops.where(u < self.rate / 2, salt, ops.where(u < self.rate, pepper, x))
 
