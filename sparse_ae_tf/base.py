@@ -14,11 +14,11 @@ from keras import ops
 from numpy.typing import ArrayLike
 
 from .defaults import STEPS_PER_EXECUTION, cpu_capabilities, draws_random
-from .defaults import _check_compile_options, _check_half_precision, _check_learning_rate, _check_policy, _default_jit, _default_steps, _is_bool
+from .defaults import _check_compile_options, _check_half_precision, _check_learning_rate, _check_policy, _default_jit, _default_steps
 from .feeds import epoch_rng
 from .feeds import _FitPlan, _StreamFeed, _check_weights, _chunked_train_function, _is_array, _runs_chunks, _strategy_scope
 from .steps import _jax_train_step, _replicas, _tf_train_step, _with_axis
-from .validation import check_array, check_int
+from .validation import _is_bool, check_array, check_int
 
 _all_ = ["STEPS_PER_EXECUTION", "epoch_rng", "draws_random", "cpu_capabilities"]  # defined in *Compile defaults* and *Feeds*, importable from here as before
 

@@ -29,7 +29,7 @@ def _tiny(cls, **kw):
     # batch_size above the checks' sample counts (<= 300): one compiled call per epoch, so each fit traces `train`'s
     # step once; tracing, not training, is what a fit costs here (81 s -> 63 s for the suite)
     small = dict(hidden_dim=4, epochs=2, batch_size=512, random_state=0)
-    if "n_estimators" in cls().get_params(): small["n_estimators"] = 2  # an ensemble all the same, in fewer fits
+    if "n_estimators" in cls._get_param_names(): small["n_estimators"] = 2  # an ensemble all the same, in fewer fits
     return cls(**{**small, **kw})
 
 
