@@ -121,9 +121,18 @@ class _IndexBatches(keras.utils.PyDataset):
         return ((self.feed.index[i * b:(i + 1) * b],) + self.feed.arrays,)
 
 # %% ../nbs/00d_feeds.ipynb #c2177dce
+_CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "DepthwiseConv1D",
+                 "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D")
+
+def _convolves(model)->bool:
+    "Whether a layer of `model` is one of Keras's convolutions (XLA runs them several times slower inside a loop on a CPU)."
+    kinds = tuple(getattr(keras.layers, name) for name in _CONVOLUTIONS if hasattr(keras.layers, name))
+    return any(isinstance(layer, kinds) for layer in model._flatten_layers())
+
 def _runs_chunks(model)->bool:
-    "Whether `fit` runs `model`'s steps a chunk at a time (`_chunked_train_function`): a resident feed, XLA, several steps per call."
-    return getattr(model._feed, "runs_chunks", False) and bool(model.jit_compile) and model.steps_per_execution > 1 and not model.run_eagerly
+    "Whether `fit` runs `model`'s steps a chunk at a time (`_chunked_train_function`): a resident feed, XLA, several steps per call, no convolutions."
+    return (getattr(model._feed, "runs_chunks", False) and bool(model.jit_compile) and model.steps_per_execution > 1
+            and not model.run_eagerly and not _convolves(model))
 
 def _tf_chunks(model, keras_function):
     "`_chunked_train_function` on TensorFlow."
