@@ -51,12 +51,14 @@ def _replicas()->int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 def _compiled_apply(model):
-    "`_apply_if_finite_tf` for this model's weights and optimizer, compiled with XLA on its own (made once per optimizer)."
+    "`_apply_if_finite_tf` for this model's weights and optimizer, compiled with XLA on its own with the snapshot it restores (made once per optimizer)."
     import tensorflow as tf
     cache, optimizer, variables = model.__dict__.setdefault("_compiled_apply", {}), model.optimizer, model.trainable_weights
     logged, state = model._loss_tracker.variables[0], _guarded_state(model)
     if id(optimizer) not in cache:
-        cache[id(optimizer)] = tf.function(lambda loss, grads, before: _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, before), jit_compile=True)
+        def apply(loss, grads):  # the values before the update are XLA's own buffers: no copy of every variable per step
+            return _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, [tf.identity(v) for v in state])
+        cache[id(optimizer)] = tf.function(apply, jit_compile=True)
     return cache[id(optimizer)]
 
 def _snapshot(model):
@@ -70,11 +72,12 @@ def _tf_train_step(model, data):
     "One guarded optimizer step on TensorFlow, by autodiff or by the model's explicit gradient."
     import tensorflow as tf
     x, y, sample_weight = model._unpack_batch(data)
-    state, before = _snapshot(model)
     if model._explicit_step and y is None and sample_weight is None:  # products as oneDNN ops, the rest compiled
-        loss, y_pred, grads = model.explicit_gradients(x, y, sample_weight)
-        applied = _compiled_apply(model)(loss, grads, before)
+        if not model.optimizer.built: model.optimizer.build(model.trainable_weights)
+        loss, y_pred, grads = model.explicit_gradients(x, y, sample_weight)  # changes no guarded variable
+        applied = _compiled_apply(model)(loss, grads)
     else:
+        state, before = _snapshot(model)
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
             loss = model.compute_loss(x, y, y_pred, sample_weight, training=True)
