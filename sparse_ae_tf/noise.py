@@ -42,14 +42,20 @@ class _Corruption(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape): return input_shape
 
-    def _draw(self, kind:str, shape, **kwargs):
-        "`keras.random.uniform` or `normal` (`kind`) from the layer's seed generator; on TensorFlow by the Philox algorithm, named (see below)."
+    def _draw(self, kind:str, shape, stddev:float=1.0):
+        "Uniform numbers in [0, 1) or normal ones of `stddev` (`kind`) from the layer's seed generator: on TensorFlow by Philox, or by Threefry under XLA (see below)."
+        scale = {"stddev": stddev} if kind == "normal" else {}
         if keras.backend.backend() != "tensorflow":
-            return getattr(keras.random, kind)(shape, dtype=self.compute_dtype, seed=self.seed_generator, **kwargs)
+            return getattr(keras.random, kind)(shape, dtype=self.compute_dtype, seed=self.seed_generator, **scale)
         import tensorflow as tf
+        from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext  # TensorFlow's own test for it
         seed = self.seed_generator.next()  # then cast as Keras casts it: the numbers are Keras's own without XLA
         seed = seed if seed.dtype == tf.int32 else tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
-        return getattr(tf.random, f"stateless_{kind}")(shape, seed=seed, dtype=self.compute_dtype, alg="philox", **kwargs)
+        if not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+            return getattr(tf.random, f"stateless_{kind}")(shape, seed=seed, dtype=self.compute_dtype, alg="philox", **scale)
+        if kind == "uniform": return tf.random.stateless_uniform(shape, seed=seed, dtype=self.compute_dtype, alg="threefry")
+        u = tf.random.stateless_uniform(shape, seed=seed, minval=np.nextafter(np.float32(-1), np.float32(0)), maxval=1.0, alg="threefry")
+        return tf.cast(stddev * np.sqrt(2.0) * tf.math.erfinv(u), self.compute_dtype)  # as jax.random.normal draws
 
     def get_config(self): return {**super().get_config(), "seed": self.seed}
 
