@@ -193,16 +193,17 @@ def fused_stages(model:SparseAutoencoder, # a model `supports_fused` accepts
                  precision:str="float32", # dtype of the matrix products: "float32" or "bfloat16"
                  jit_compile:bool=False, # compile each stage with XLA (TensorFlow)
                 ):
-    "The elementwise work between the matrix products of `fused_gradients`, as three functions."
+    "The elementwise work between and after the matrix products of `fused_gradients`, as four functions (the last adds weight decay)."
     cd = check_choice("precision", precision, ("float32", "bfloat16"))
     def hidden(z2):
         a2 = _ACTIVATIONS[model.hidden_activation](ops.cast(z2, "float32") + model.encoder_dense.bias)
         return a2, ops.cast(a2, cd)
     def output_error(z3, x, m): return _output_error(model, z3, x, m, cd)
     def hidden_error(d_a2, a2, m): return _hidden_error(model, d_a2, a2, m, cd)
-    if not jit_compile: return hidden, output_error, hidden_error
+    def weight_decay(grads): return add_weight_decay(model, grads)
+    if not jit_compile: return hidden, output_error, hidden_error, weight_decay
     import tensorflow as tf
-    return tuple(tf.function(s, jit_compile=True) for s in (hidden, output_error, hidden_error))
+    return tuple(tf.function(s, jit_compile=True) for s in (hidden, output_error, hidden_error, weight_decay))
 
 # %% ../nbs/01_models.ipynb #9779c031
 def data_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
@@ -211,7 +212,7 @@ def data_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
                    precision:str="float32", # dtype of the matrix products
                   ):
     "Reconstruction and sparsity terms, the output, and the gradients of their sum on `x` (W1, b1, W2, b2), weight decay left out."
-    hidden, output_error, hidden_error = stages
+    hidden, output_error, hidden_error, _ = stages
     W1, b1, W2, b2 = _fused_variables(model)
     x = ops.cast(x, "float32")
     x_c, W1_c, W2_c = (ops.cast(t, precision) for t in (x, W1, W2))
@@ -235,8 +236,9 @@ def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
                     stages:tuple|None=None, # `fused_stages(model, precision, ...)`; None: uncompiled stages
                    ):
     "The objective, its parts (a dict), the output and the gradients (W1, b1, W2, b2) by explicit backpropagation."
-    recon, sparsity, a3, grads = data_gradients(model, x, stages or fused_stages(model, precision), precision)
-    decay, grads = add_weight_decay(model, grads)
+    stages = stages or fused_stages(model, precision)
+    recon, sparsity, a3, grads = data_gradients(model, x, stages, precision)
+    decay, grads = stages[3](grads)  # weight decay
     return recon + sparsity + decay, dict(zip(SparseAutoencoder.PARTS, (recon, sparsity, decay))), a3, grads
 
 # %% ../nbs/01_models.ipynb #a876d5b9
