@@ -42,7 +42,7 @@ def make(name):
 
 MODELS = ["sae:kl", "sae:l1", "sae:topk", "noise:gaussian", "noise:masking", "noise:salt_pepper", "ksparse:topk",
           "ksparse:batchtopk", "ksparse:jumprelu", "conv", "contractive", "stacked", "vae"]
-XLA = ("sae:kl", "ksparse:batchtopk")  # compiled with XLA (2-3 s more each); the others in graph mode
+XLA = ("sae:kl", "ksparse:batchtopk", "noise:gaussian")  # compiled with XLA (2-3 s more each; noise draws by Threefry there); the others in graph mode
 # a seeded table: each model diverges both ways, each at its own random step in [2, 5)
 CASES = [(m, how, int(np.random.default_rng(i).integers(2, 5))) for i, m in enumerate(MODELS) for how in ("nan", "spike")]
 
