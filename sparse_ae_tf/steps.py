@@ -61,10 +61,14 @@ def _compiled_apply(model):
         cache[id(optimizer)] = tf.function(apply, jit_compile=True)
     return cache[id(optimizer)]
 
+def _build_optimizer(model):
+    "Make the optimizer's variables before the step uses them: none can be made inside a `tf.cond`."
+    if not model.optimizer.built: model.optimizer.build(model.trainable_weights)
+
 def _snapshot(model):
     "The variables a step may change (`_guarded_state`) and copies of their values, taken before the forward pass."
     import tensorflow as tf
-    if not model.optimizer.built: model.optimizer.build(model.trainable_weights)  # here: no variables can be made inside a tf.cond
+    _build_optimizer(model)
     state = _guarded_state(model)
     return state, [tf.identity(v) for v in state]
 
@@ -73,7 +77,7 @@ def _tf_train_step(model, data):
     import tensorflow as tf
     x, y, sample_weight = model._unpack_batch(data)
     if model._explicit_step and y is None and sample_weight is None:  # products as oneDNN ops, the rest compiled
-        if not model.optimizer.built: model.optimizer.build(model.trainable_weights)
+        _build_optimizer(model)
         loss, y_pred, grads = model.explicit_gradients(x, y, sample_weight)  # changes no guarded variable
         applied = _compiled_apply(model)(loss, grads)
     else:
