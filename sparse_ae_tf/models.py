@@ -12,7 +12,7 @@ from keras import ops
 from . import document_parameters
 from .base import BaseModel, batch_mean, cpu_capabilities
 from .noise import NOISES, check_noise, make_corruption
-from .sparsity import HalfL2, KLSparsity, L1Sparsity, TopK, kl_divergence, kl_sparsity_delta
+from .sparsity import HalfL2, KLSparsity, L1Sparsity, TopK, kl_divergence, kl_sparsity_delta, sum_entries
 from .validation import check_activation, check_choice, check_int, check_memory, check_number
 
 # %% auto #0
@@ -227,7 +227,7 @@ def data_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
 def add_weight_decay(model, grads):
     "The weight-decay term, and `grads` (W1, b1, W2, b2) with its gradient added."
     lam, (W1, _, W2, _) = model.weight_decay, _fused_variables(model)
-    decay = 0.5 * lam * (ops.sum(W1 * W1) + ops.sum(W2 * W2))
+    decay = 0.5 * lam * (sum_entries(ops.square(W1)) + sum_entries(ops.square(W2)))
     return decay, [grads[0] + lam * W1, grads[1], grads[2] + lam * W2, grads[3]]
 
 def fused_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts

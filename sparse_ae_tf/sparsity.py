@@ -15,7 +15,7 @@ from .validation import check_int, check_number
 # %% auto #0
 __all__ = ['kl_divergence', 'replicas_in_sync', 'global_batch_mean', 'kl_sparsity', 'kl_sparsity_delta', 'kl_sparsity_grad',
            'kl_sparsity_closed_form', 'KLSparsity', 'L1Sparsity', 'TopK', 'BatchTopK', 'jump_step', 'jump_relu',
-           'JumpReLU', 'HalfL2']
+           'JumpReLU', 'sum_entries', 'HalfL2']
 
 # %% ../nbs/00_sparsity.ipynb #42a0c237
 _EPS = 1e-7
@@ -260,6 +260,12 @@ class JumpReLU(keras.layers.Layer):
         return {**super().get_config(), "l0": self.l0, "bandwidth": self.bandwidth, "initial_threshold": self.initial_threshold,
                 "scale": self.scale}
 
+# %% ../nbs/00_sparsity.ipynb #b315cde5
+def sum_entries(t):
+    "The sum of every entry of `t`; on TensorFlow a tensor of two or more axes is summed as a product with ones (faster under XLA)."
+    if keras.backend.backend() != "tensorflow" or len(t.shape) < 2 or t.shape[-1] is None: return ops.sum(t)
+    return ops.sum(ops.matmul(ops.reshape(t, (-1, t.shape[-1])), ops.ones((t.shape[-1],), t.dtype)))
+
 # %% ../nbs/00_sparsity.ipynb #74f82f28
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
 class HalfL2(keras.regularizers.Regularizer):
@@ -269,6 +275,6 @@ class HalfL2(keras.regularizers.Regularizer):
                 ):
         self.lam = _check_weight("lam", lam)
 
-    def __call__(self, w): return 0.5 * self.lam * ops.sum(ops.square(w))
+    def __call__(self, w): return 0.5 * self.lam * sum_entries(ops.square(w))
 
     def get_config(self): return {"lam": self.lam}

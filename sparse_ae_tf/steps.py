@@ -10,6 +10,8 @@ import math
 import keras
 from keras import ops
 
+from .sparsity import sum_entries
+
 _all_ = ["_tf_train_step", "_jax_train_step"]  # the steps `BaseModel.train_step` dispatches to
 
 # %% auto #0
@@ -18,7 +20,7 @@ __all__ = ['_tf_train_step', '_jax_train_step']
 # %% ../nbs/00c_steps.ipynb #e8bce1ba
 def _finite_sum(*groups):
     "A boolean scalar: whether every tensor in `groups` (lists of tensors) is finite, through one sum."
-    total = sum((ops.sum(ops.cast(t, "float32")) for group in groups for t in group), ops.zeros((), "float32"))
+    total = sum((sum_entries(ops.cast(t, "float32")) for group in groups for t in group), ops.zeros((), "float32"))
     return ops.isfinite(total)
 
 def _scales_loss(optimizer)->bool:
@@ -29,19 +31,28 @@ def _guarded_state(model)->list:
     "Every variable a step may change: the model's (trainable or not: thresholds, counters, seeds) and the optimizer's."
     return list(model.variables) + list(model.optimizer.variables)
 
-def _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, before):
-    "Apply `grads` unless they, `loss`, the `logged` objective so far or the updated `variables` are not finite (then put `state` back to `before`)."
+def _apply_checked(optimizer, loss, grads, variables, logged):
+    "Apply `grads` where they, `loss` and the `logged` objective so far are finite: whether it did, and the updated `variables` are finite."
     import tensorflow as tf
-    if tf.distribute.has_strategy(): return _apply_if_finite_replica(optimizer, loss, grads, variables, logged, state, before)
     checked = [] if _scales_loss(optimizer) else grads  # overflowing scaled gradients are the loss-scale optimizer's to skip
     def apply():
         optimizer.apply(grads, variables)
         return _finite_sum(variables)
-    applied = tf.cond(_finite_sum([loss, logged], checked), apply, lambda: tf.constant(False))
+    return tf.cond(_finite_sum([loss, logged], checked), apply, lambda: tf.constant(False))
+
+def _restore_unless(applied, state, before):
+    "`applied`, after putting every variable of `state` back to its value in `before` where it is false."
+    import tensorflow as tf
     def restore():
         for v, old in zip(state, before): v.assign(old)
         return tf.constant(False)
     return tf.cond(applied, lambda: tf.constant(True), restore)
+
+def _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, before):
+    "Apply `grads` unless they, `loss`, the `logged` objective so far or the updated `variables` are not finite (then put `state` back to `before`)."
+    import tensorflow as tf
+    if tf.distribute.has_strategy(): return _apply_if_finite_replica(optimizer, loss, grads, variables, logged, state, before)
+    return _restore_unless(_apply_checked(optimizer, loss, grads, variables, logged), state, before)
 
 # %% ../nbs/00c_steps.ipynb #30318e6c
 def _replicas()->int:
@@ -51,14 +62,12 @@ def _replicas()->int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 def _compiled_apply(model):
-    "`_apply_if_finite_tf` for this model's weights and optimizer, compiled with XLA on its own with the snapshot it restores (made once per optimizer)."
+    "`_apply_checked` for this model's weights and optimizer, compiled with XLA on its own (made once per optimizer)."
     import tensorflow as tf
     cache, optimizer, variables = model.__dict__.setdefault("_compiled_apply", {}), model.optimizer, model.trainable_weights
-    logged, state = model._loss_tracker.variables[0], _guarded_state(model)
+    logged = model._loss_tracker.variables[0]
     if id(optimizer) not in cache:
-        def apply(loss, grads):  # the values before the update are XLA's own buffers: no copy of every variable per step
-            return _apply_if_finite_tf(optimizer, loss, grads, variables, logged, state, [tf.identity(v) for v in state])
-        cache[id(optimizer)] = tf.function(apply, jit_compile=True)
+        cache[id(optimizer)] = tf.function(lambda loss, grads: _apply_checked(optimizer, loss, grads, variables, logged), jit_compile=True)
     return cache[id(optimizer)]
 
 def _build_optimizer(model):
@@ -66,7 +75,7 @@ def _build_optimizer(model):
     if not model.optimizer.built: model.optimizer.build(model.trainable_weights)
 
 def _snapshot(model):
-    "The variables a step may change (`_guarded_state`) and copies of their values, taken before the forward pass."
+    "The variables a step may change (`_guarded_state`) and their values, taken before the forward pass."
     import tensorflow as tf
     _build_optimizer(model)
     state = _guarded_state(model)
@@ -76,12 +85,11 @@ def _tf_train_step(model, data):
     "One guarded optimizer step on TensorFlow, by autodiff or by the model's explicit gradient."
     import tensorflow as tf
     x, y, sample_weight = model._unpack_batch(data)
-    if model._explicit_step and y is None and sample_weight is None:  # products as oneDNN ops, the rest compiled
-        _build_optimizer(model)
-        loss, y_pred, grads = model.explicit_gradients(x, y, sample_weight)  # changes no guarded variable
-        applied = _compiled_apply(model)(loss, grads)
+    state, before = _snapshot(model)
+    if model._explicit_step and y is None and sample_weight is None:  # products as oneDNN ops, the update compiled
+        loss, y_pred, grads = model.explicit_gradients(x, y, sample_weight)
+        applied = _restore_unless(_compiled_apply(model)(loss, grads), state, before)
     else:
-        state, before = _snapshot(model)
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
             loss = model.compute_loss(x, y, y_pred, sample_weight, training=True)
