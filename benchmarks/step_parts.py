@@ -3,7 +3,7 @@
 - `--parts`: the explicit-gradient step at 784-4096 / 1024 (the step `fit` takes there on an AVX-512 CPU) cut into its
   pieces, each timed on a fixed batch in its own `tf.function`: one of the five products, the explicit gradient
   (products, elementwise stages, weight decay), the compiled update (Adam and the guard), the whole guarded step.
-- `--guard`: the package's fit with its guard whole, with only the finiteness check of the objective and the gradients,
+- `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
   and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn.
 
     python benchmarks/step_parts.py --parts
@@ -60,17 +60,14 @@ def guard(hidden, batch, rows, rounds=4, epochs=3):
     import tensorflow as tf
     from sparse_ae_tf import steps
     x = suite.digits(rows)
-    whole = {"_apply_if_finite_tf": steps._apply_if_finite_tf, "_snapshot": steps._snapshot}
+    whole = {name: getattr(steps, name) for name in ("_apply_checked", "_restore_unless", "_snapshot")}
     def no_copies(model):
-        if not model.optimizer.built: model.optimizer.build(model.trainable_weights)
+        steps._build_optimizer(model)
         return steps._guarded_state(model), None
-    def no_guard(optimizer, loss, grads, variables, logged, state, before):
+    def no_check(optimizer, loss, grads, variables, logged):
         optimizer.apply(grads, variables)
         return tf.constant(True)
-    def check_only(optimizer, loss, grads, variables, logged, state, before):
-        finite = steps._finite_sum([loss, logged], grads)
-        optimizer.apply(grads, variables)
-        return finite
+    def no_restore(applied, state, before): return applied
     def package(patch):
         def fit(model, timer):
             for name, value in patch.items(): setattr(steps, name, value)
@@ -80,8 +77,8 @@ def guard(hidden, batch, rows, rounds=4, epochs=3):
         return suite.package_model(hidden), fit
     paths = {"plain Keras fit, jit + 32 steps/execution": (suite.plain_keras(hidden, True), lambda m, t: m.fit(x, x, batch_size=batch, epochs=epochs, verbose=0, callbacks=[t])),
              "package, guard whole": package({}),
-             "package, objective and gradients checked only": package({"_apply_if_finite_tf": check_only, "_snapshot": no_copies}),
-             "package, no guard": package({"_apply_if_finite_tf": no_guard, "_snapshot": no_copies})}
+             "package, checks without copies or restore": package({"_restore_unless": no_restore, "_snapshot": no_copies}),
+             "package, no guard": package({"_apply_checked": no_check, "_restore_unless": no_restore, "_snapshot": no_copies})}
     for model, fit in paths.values(): fit(model, suite.EpochTimer())  # compiles
     rates, names = {name: [] for name in paths}, list(paths)
     for r in range(rounds):  # each round starts one path later: a fit right after the plain Keras fit measured slower
