@@ -3,10 +3,13 @@
 - `--parts`: the explicit-gradient step at 784-4096 / 1024 (the step `fit` takes there on an AVX-512 CPU) cut into its
   pieces, each timed on a fixed batch in its own `tf.function`: one of the five products, the explicit gradient
   (products, elementwise stages, weight decay), the compiled update (Adam and the guard), the whole guarded step.
+- `--sums`: the sum of a weight matrix's squares as XLA's reduction and as a product with a vector of ones (what
+  `sum_entries` does on TensorFlow), in a compiled loop of calls, on TensorFlow and on JAX.
 - `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
   and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn.
 
     python benchmarks/step_parts.py --parts
+    python benchmarks/step_parts.py --sums
     python benchmarks/step_parts.py --guard --hidden 196 --batch 256 --rows 32768
     python benchmarks/step_parts.py --guard --hidden 4096 --batch 1024 --rows 8192
 """
@@ -55,6 +58,34 @@ def parts(hidden=4096, batch=1024):
         print(f"  {name:32s} {best_ms(run):8.1f} ms")
 
 
+def sums(shapes=((784, 196), (784, 4096)), repeats=5):
+    "Microseconds a sum of squares takes inside a compiled loop, as a reduction and as a product with ones, TF and JAX."
+    import jax
+    import jax.numpy as jnp
+    import tensorflow as tf
+    ways = {"reduction": (lambda v: tf.reduce_sum(tf.square(v)), lambda v: jnp.sum(jnp.square(v))),
+            "product with ones": (lambda v: tf.reduce_sum(tf.linalg.matvec(tf.square(v), tf.ones(v.shape[-1]))),
+                                  lambda v: jnp.sum(jnp.square(v) @ jnp.ones(v.shape[-1])))}
+    print(f"sum of squares in a compiled loop of n calls (each on a slightly changed matrix), best of {repeats}, load {suite.load()}")
+    for shape in shapes:
+        w = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        n = 200 if shape[1] < 1000 else 20
+        for name, (tf_sum, jax_sum) in ways.items():
+            tw = tf.constant(w)
+            @tf.function(jit_compile=True, autograph=False)
+            def tf_loop():
+                return tf.while_loop(lambda i, a: i < n, lambda i, a: (i + 1, a + tf_sum(tw + tf.cast(i, tf.float32) * 1e-9)), (0, 0.0))[1]
+            jax_loop = jax.jit(lambda v: jax.lax.fori_loop(0, n, lambda i, a: a + jax_sum(v + i * 1e-9), 0.0))
+            jw = jnp.asarray(w)
+            times = {}
+            for backend, run in (("TF", lambda: tf_loop().numpy()), ("JAX", lambda: jax_loop(jw).block_until_ready())):
+                run(); best = float("inf")
+                for _ in range(repeats):
+                    start = time.perf_counter(); run(); best = min(best, time.perf_counter() - start)
+                times[backend] = best / n * 1e6
+            print(f"  {shape[0]} x {shape[1]:<5d} {name:18s} TF {times['TF']:8.1f} us   JAX {times['JAX']:8.1f} us")
+
+
 def guard(hidden, batch, rows, rounds=4, epochs=3):
     "Samples/s of the package's fit with its guard whole, partial and off, and of a plain tuned fit, alternating."
     import tensorflow as tf
@@ -93,9 +124,11 @@ def guard(hidden, batch, rows, rounds=4, epochs=3):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", action="store_true"); ap.add_argument("--guard", action="store_true")
+    ap.add_argument("--sums", action="store_true")
     ap.add_argument("--hidden", type=int, default=4096); ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--rows", type=int, default=8192); ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
     if args.parts: parts(args.hidden, args.batch)
+    if args.sums: sums()
     if args.guard: guard(args.hidden, args.batch, args.rows, args.rounds)
-    if not (args.parts or args.guard): ap.print_help()
+    if not (args.parts or args.guard or args.sums): ap.print_help()
