@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from .defaults import _default_jit
-from .steps import _Divergence, _one_process, _scales_loss
+from .steps import _Divergence, _build_optimizer, _chunk_restores, _guarded_state, _one_process, _scales_loss
 from .validation import check_int, check_number
 
 # %% auto #0
@@ -139,13 +139,30 @@ def _tf_chunks(model, keras_function):
     import tensorflow as tf
     steps = model.steps_per_execution
 
+    logged = model._loss_tracker.variables[0]  # the objective logged so far in the epoch: NaN from a refused update on
+
     @tf.function(jit_compile=True, reduce_retracing=True)
-    def run(batches, count):  # (steps or 1, batch size) row indices, of which the first `count` batches are trained on in turn
+    def run(batches, start, stop):  # (steps or 1, batch size) row indices: trains on batches `start` to `stop` in turn, up to a refused update, left in place
         def step(j):
             model.train_step(batches[j])
             return (j + 1,)
-        tf.while_loop(lambda j: j < count, step, (tf.constant(0),))
-        return model.get_metrics_result()
+        with _chunk_restores():
+            end, = tf.while_loop(lambda j: (j < stop) & tf.math.is_finite(logged), step, (start,))
+        return model.get_metrics_result(), end
+
+    def guarded_run(batches, count):  # `run` over the first `count` batches; a refused update undone
+        _build_optimizer(model)
+        state, metrics = _guarded_state(model), model.metrics_variables
+        before = [tf.identity(v) for v in state + metrics]
+        logs, end = run(batches, tf.constant(0), count)
+        def replay():  # step `end - 1` was refused: from the chunk's start again, bit for bit, then that step without its update
+            for v, old in zip(state + metrics, before): v.assign(old)
+            run(batches, tf.constant(0), end - 1)
+            kept = [tf.identity(v) for v in state]
+            logs, _ = run(batches, end - 1, end)
+            for v, old in zip(state, kept): v.assign(old)
+            return logs
+        return tf.cond(tf.math.is_finite(logged), lambda: logs, replay)
 
     @tf.function
     def next_chunk(size:int):
@@ -156,8 +173,8 @@ def _tf_chunks(model, keras_function):
         feed.position.assign(stop)
         end = tf.minimum(stop, full)  # the chunk's full batches end here; a short last batch runs on its own
         batches = tf.pad(tf.reshape(feed.index[start * size:end * size], (-1, size)), [[0, steps - (end - start)], [0, 0]])
-        logs = tf.cond(end > start, lambda: run(batches, end - start), model.get_metrics_result)
-        return tf.cond(stop > full, lambda: run(feed.index[full * size:][None], tf.constant(1)), lambda: logs)
+        logs = tf.cond(end > start, lambda: guarded_run(batches, end - start), model.get_metrics_result)
+        return tf.cond(stop > full, lambda: guarded_run(feed.index[full * size:][None], tf.constant(1)), lambda: logs)
 
     def train_function(iterator):
         if model._feed is None or not isinstance(iterator, tf.data.Iterator): return keras_function(iterator)  # `train_on_batch`

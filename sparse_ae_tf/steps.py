@@ -5,6 +5,8 @@
 # %% ../nbs/00c_steps.ipynb #29197912
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
 import keras
@@ -31,14 +33,28 @@ def _guarded_state(model)->list:
     "Every variable a step may change: the model's (trainable or not: thresholds, counters, seeds) and the optimizer's."
     return list(model.variables) + list(model.optimizer.variables)
 
+_CHUNK_RESTORES = contextvars.ContextVar("_CHUNK_RESTORES", default=False)
+
+@contextlib.contextmanager
+def _chunk_restores():
+    "While a chunk of steps is traced (*Feeds*): its steps keep no values from before, and leave a refused update for the chunk to undo."
+    token = _CHUNK_RESTORES.set(True)
+    try: yield
+    finally: _CHUNK_RESTORES.reset(token)
+
 def _apply_checked(optimizer, loss, grads, variables, logged):
     "Apply `grads` where they, `loss` and the `logged` objective so far are finite: whether it did, and the updated `variables` are finite."
     import tensorflow as tf
     checked = [] if _scales_loss(optimizer) else grads  # overflowing scaled gradients are the loss-scale optimizer's to skip
+    finite = _finite_sum([loss, logged], checked)
+    if _CHUNK_RESTORES.get():  # no branch: the update always runs, through gradients times one (NaN where the check failed)
+        gate = ops.where(finite, 1.0, math.nan)  # orders the in-place update after every read of the old weights
+        optimizer.apply([g * ops.cast(gate, g.dtype) for g in grads], variables)
+        return tf.logical_and(finite, _finite_sum(variables))
     def apply():
         optimizer.apply(grads, variables)
         return _finite_sum(variables)
-    return tf.cond(_finite_sum([loss, logged], checked), apply, lambda: tf.constant(False))
+    return tf.cond(finite, apply, lambda: tf.constant(False))
 
 def _restore_unless(applied, state, before):
     "`applied`, after putting every variable of `state` back to its value in `before` where it is false."
@@ -75,9 +91,10 @@ def _build_optimizer(model):
     if not model.optimizer.built: model.optimizer.build(model.trainable_weights)
 
 def _snapshot(model):
-    "The variables a step may change (`_guarded_state`) and their values, taken before the forward pass."
+    "The variables a step may change (`_guarded_state`) and their values, taken before the forward pass (none inside `_chunk_restores`)."
     import tensorflow as tf
     _build_optimizer(model)
+    if _CHUNK_RESTORES.get(): return [], []
     state = _guarded_state(model)
     return state, [tf.identity(v) for v in state]
 

@@ -111,6 +111,30 @@ def test_guard_restores_every_variable_under_mirrored_strategy(name):
     assert diverge(name, "nan", 3, strategy=tf.distribute.MirroredStrategy(["/cpu:0"])) == []
 
 
+def chunked(name, how, at, rows):
+    "Fit `name` from arrays, a chunk of 8 steps in one XLA computation, on the first `rows` rows: its history and state."
+    keras.utils.set_random_seed(at)
+    model, x, _ = make(name)
+    model.compile(optimizer=keras.optimizers.Adam(Spike(at if how == "spike" else 10**6)), jit_compile=True, steps_per_execution=8)
+    if how == "huge": x = x.copy(); x[at * BATCH + 3, 5] = 3e38  # finite, but its squared error is not: the objective is infinite
+    with warnings.catch_warnings(record=True):
+        history = model.fit(x[:rows], batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+    assert model.train_function.runs_chunks, name
+    return history.history, state(model)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the TensorFlow chunk")
+@pytest.mark.parametrize("name", XLA)
+@pytest.mark.parametrize("how", ["huge", "spike"])
+def test_guard_restores_every_variable_in_a_chunk(name, how):
+    "A chunk leaves a refused update in place and undoes it: every variable as after the same fit of the steps before it."
+    at = 3
+    history, diverged = chunked(name, how, at, N)
+    assert f"step {at + 1}" in history["stopped"] and np.isnan(history["loss"][0]), history
+    _, expected = chunked(name, how, at, at * BATCH)
+    assert len(diverged) == len(expected) and all(np.array_equal(a, b) for a, b in zip(diverged, expected))
+
+
 def test_guard_restores_every_variable_on_jax():
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
