@@ -130,8 +130,8 @@ def _convolves(model)->bool:
     return any(isinstance(layer, kinds) for layer in model._flatten_layers())
 
 def _runs_chunks(model)->bool:
-    "Whether `fit` runs `model`'s steps a chunk at a time (`_chunked_train_function`): a resident feed, XLA, several steps per call, no convolutions."
-    return (getattr(model._feed, "runs_chunks", False) and bool(model.jit_compile) and model.steps_per_execution > 1
+    "Whether `fit` runs `model`'s steps a chunk at a time (`_chunked_train_function`): a resident feed, XLA or the explicit step, several steps per call, no convolutions."
+    return (getattr(model._feed, "runs_chunks", False) and (bool(model.jit_compile) or model._explicit_step) and model.steps_per_execution > 1
             and not model.run_eagerly and not _convolves(model))
 
 def _tf_chunks(model, keras_function):
@@ -141,7 +141,7 @@ def _tf_chunks(model, keras_function):
 
     logged = model._loss_tracker.variables[0]  # the objective logged so far in the epoch: NaN from a refused update on
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
+    @tf.function(jit_compile=bool(model.jit_compile), reduce_retracing=True)  # the explicit step compiles only its update
     def run(batches, start, stop):  # (steps or 1, batch size) row indices: trains on batches `start` to `stop` in turn, up to a refused update, left in place
         def step(j):
             model.train_step(batches[j])

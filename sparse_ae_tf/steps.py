@@ -81,10 +81,10 @@ def _compiled_apply(model):
     "`_apply_checked` for this model's weights and optimizer, compiled with XLA on its own (made once per optimizer)."
     import tensorflow as tf
     cache, optimizer, variables = model.__dict__.setdefault("_compiled_apply", {}), model.optimizer, model.trainable_weights
-    logged = model._loss_tracker.variables[0]
-    if id(optimizer) not in cache:
-        cache[id(optimizer)] = tf.function(lambda loss, grads: _apply_checked(optimizer, loss, grads, variables, logged), jit_compile=True)
-    return cache[id(optimizer)]
+    logged, key = model._loss_tracker.variables[0], (id(optimizer), _CHUNK_RESTORES.get())  # a step alone, or in a chunk
+    if key not in cache:
+        cache[key] = tf.function(lambda loss, grads: _apply_checked(optimizer, loss, grads, variables, logged), jit_compile=True)
+    return cache[key]
 
 def _build_optimizer(model):
     "Make the optimizer's variables before the step uses them: none can be made inside a `tf.cond`."

@@ -111,27 +111,33 @@ def test_guard_restores_every_variable_under_mirrored_strategy(name):
     assert diverge(name, "nan", 3, strategy=tf.distribute.MirroredStrategy(["/cpu:0"])) == []
 
 
-def chunked(name, how, at, rows):
-    "Fit `name` from arrays, a chunk of 8 steps in one XLA computation, on the first `rows` rows: its history and state."
+def chunked(name, how, at, rows, explicit=False):
+    "Fit `name` from arrays, a chunk of 8 steps per call (in one XLA computation, or by the explicit step), on the first `rows` rows: its history and state."
     keras.utils.set_random_seed(at)
     model, x, _ = make(name)
-    model.compile(optimizer=keras.optimizers.Adam(Spike(at if how == "spike" else 10**6)), jit_compile=True, steps_per_execution=8)
+    model.compile(optimizer=keras.optimizers.Adam(Spike(at if how == "spike" else 10**6)), jit_compile="auto" if explicit else True,
+                  steps_per_execution=8)
     if how == "huge": x = x.copy(); x[at * BATCH + 3, 5] = 3e38  # finite, but its squared error is not: the objective is infinite
+    if explicit: model.explicit_step_pays = lambda batch_size: True
     with warnings.catch_warnings(record=True):
         history = model.fit(x[:rows], batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
-    assert model.train_function.runs_chunks, name
+    assert model.train_function.runs_chunks and model._explicit_step == explicit, name
     return history.history, state(model)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the TensorFlow chunk")
-@pytest.mark.parametrize("name", XLA)
+@pytest.mark.parametrize("name", [*XLA, "explicit"])
 @pytest.mark.parametrize("how", ["huge", "spike"])
 def test_guard_restores_every_variable_in_a_chunk(name, how):
     "A chunk leaves a refused update in place and undoes it: every variable as after the same fit of the steps before it."
-    at = 3
-    history, diverged = chunked(name, how, at, N)
+    at, explicit = 3, name == "explicit"
+    if explicit:
+        from sparse_ae_tf.models import supports_fused
+        if not supports_fused(make("sae:kl")[0]): pytest.skip("no explicit gradient for this model")
+    name = "sae:kl" if explicit else name
+    history, diverged = chunked(name, how, at, N, explicit)
     assert f"step {at + 1}" in history["stopped"] and np.isnan(history["loss"][0]), history
-    _, expected = chunked(name, how, at, at * BATCH)
+    _, expected = chunked(name, how, at, at * BATCH, explicit)
     assert len(diverged) == len(expected) and all(np.array_equal(a, b) for a, b in zip(diverged, expected))
 
 
