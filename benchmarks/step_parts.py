@@ -6,7 +6,8 @@
 - `--sums`: the sum of a weight matrix's squares as XLA's reduction and as a product with a vector of ones (what
   `sum_entries` does on TensorFlow), in a compiled loop of calls, on TensorFlow and on JAX.
 - `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
-  and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn.
+  and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn. The patches are the step's
+  (`steps`); a fit that runs in chunks keeps, in every version, the one copy a chunk takes for its replay (*Feeds*).
 
     python benchmarks/step_parts.py --parts
     python benchmarks/step_parts.py --sums
