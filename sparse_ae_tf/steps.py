@@ -43,7 +43,7 @@ def _chunk_restores():
     finally: _CHUNK_RESTORES.reset(token)
 
 def _apply_checked(optimizer, loss, grads, variables, logged):
-    "Apply `grads` where they, `loss` and the `logged` objective so far are finite: whether it did, and the updated `variables` are finite."
+    "Apply `grads` where they, `loss` and the `logged` objective so far are finite (in a chunk always, NaN where not): whether they were, and the updated `variables` are finite."
     import tensorflow as tf
     checked = [] if _scales_loss(optimizer) else grads  # overflowing scaled gradients are the loss-scale optimizer's to skip
     finite = _finite_sum([loss, logged], checked)
