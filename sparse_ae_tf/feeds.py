@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from .defaults import _default_jit
-from .steps import _Divergence, _build_optimizer, _chunk_restores, _guarded_state, _one_process, _scales_loss
+from .steps import _Divergence, _build_optimizer, _chunk_restores, _guarded_state, _one_process, _put_back, _scales_loss
 from .validation import check_int, check_number
 
 # %% auto #0
@@ -156,11 +156,11 @@ def _tf_chunks(model, keras_function):
         before = [tf.identity(v) for v in state + metrics]
         logs, end = run(batches, tf.constant(0), count)
         def replay():  # step `end - 1` was refused: from the chunk's start again, bit for bit, then that step without its update
-            for v, old in zip(state + metrics, before): v.assign(old)
+            _put_back(state + metrics, before)
             run(batches, tf.constant(0), end - 1)
             kept = [tf.identity(v) for v in state]
             logs, _ = run(batches, end - 1, end)
-            for v, old in zip(state, kept): v.assign(old)
+            _put_back(state, kept)
             return logs
         return tf.cond(tf.math.is_finite(logged), lambda: logs, replay)
 

@@ -56,11 +56,16 @@ def _apply_checked(optimizer, loss, grads, variables, logged):
         return _finite_sum(variables)
     return tf.cond(finite, apply, lambda: tf.constant(False))
 
+def _put_back(state, before):
+    "Assign each variable of `state` its value in `before`."
+    for v, old in zip(state, before): v.assign(old)
+
 def _restore_unless(applied, state, before):
-    "`applied`, after putting every variable of `state` back to its value in `before` where it is false."
+    "`applied`, after putting every variable of `state` back to its value in `before` where it is false (nothing to put back in a chunk)."
     import tensorflow as tf
+    if not state: return applied
     def restore():
-        for v, old in zip(state, before): v.assign(old)
+        _put_back(state, before)
         return tf.constant(False)
     return tf.cond(applied, lambda: tf.constant(True), restore)
 
@@ -78,7 +83,7 @@ def _replicas()->int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 def _compiled_apply(model):
-    "`_apply_checked` for this model's weights and optimizer, compiled with XLA on its own (made once per optimizer)."
+    "`_apply_checked` for this model's weights and optimizer, compiled with XLA on its own (made once per optimizer, for a step alone and in a chunk)."
     import tensorflow as tf
     cache, optimizer, variables = model.__dict__.setdefault("_compiled_apply", {}), model.optimizer, model.trainable_weights
     logged, key = model._loss_tracker.variables[0], (id(optimizer), _CHUNK_RESTORES.get())  # a step alone, or in a chunk
