@@ -3,14 +3,20 @@
 - `--parts`: the explicit-gradient step at 784-4096 / 1024 (the step `fit` takes there on an AVX-512 CPU) cut into its
   pieces, each timed on a fixed batch in its own `tf.function`: one of the five products, the explicit gradient
   (products, elementwise stages, weight decay), the compiled update (Adam and the guard), the whole guarded step.
-- `--sums`: the sum of a weight matrix's squares as XLA's reduction and as a product with a vector of ones (what
-  `sum_entries` does on TensorFlow), in a compiled loop of calls, on TensorFlow and on JAX.
+- `--sums`: the sum of a weight matrix's squares as XLA's reduction, as a product with a vector of ones, and by
+  `sum_entries` (that product, in rows whose vector of ones stays under 16 KB), in a compiled loop of calls, on
+  TensorFlow and on JAX (where `sum_entries` is the reduction).
+- `--timeline`: one epoch of the package's TensorFlow fit under the profiler (784-4096 / 1024: the explicit step), each
+  step cut into the time its oneDNN products run, each XLA computation in the order it runs (the stages between the
+  products, the weight decay, the update) and the rest; beside it, the five products at the rate of the suite's TF
+  ceiling, measured in the same run.
 - `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
   and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn. The patches are the step's
   (`steps`); a fit that runs in chunks keeps, in every version, the one copy a chunk takes for its replay (*Feeds*).
 
     python benchmarks/step_parts.py --parts
     python benchmarks/step_parts.py --sums
+    python benchmarks/step_parts.py --timeline
     python benchmarks/step_parts.py --guard --hidden 196 --batch 256 --rows 32768
     python benchmarks/step_parts.py --guard --hidden 4096 --batch 1024 --rows 8192
 """
@@ -64,9 +70,11 @@ def sums(shapes=((784, 196), (784, 4096)), repeats=5):
     import jax
     import jax.numpy as jnp
     import tensorflow as tf
+    from sparse_ae_tf.sparsity import sum_entries
     ways = {"reduction": (lambda v: tf.reduce_sum(tf.square(v)), lambda v: jnp.sum(jnp.square(v))),
             "product with ones": (lambda v: tf.reduce_sum(tf.linalg.matvec(tf.square(v), tf.ones(v.shape[-1]))),
-                                  lambda v: jnp.sum(jnp.square(v) @ jnp.ones(v.shape[-1])))}
+                                  lambda v: jnp.sum(jnp.square(v) @ jnp.ones(v.shape[-1]))),
+            "sum_entries": (lambda v: sum_entries(tf.square(v)), lambda v: jnp.sum(jnp.square(v)))}  # rows under 16 KB
     print(f"sum of squares in a compiled loop of n calls (each on a slightly changed matrix), best of {repeats}, load {suite.load()}")
     for shape in shapes:
         w = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
@@ -85,6 +93,83 @@ def sums(shapes=((784, 196), (784, 4096)), repeats=5):
                     start = time.perf_counter(); run(); best = min(best, time.perf_counter() - start)
                 times[backend] = best / n * 1e6
             print(f"  {shape[0]} x {shape[1]:<5d} {name:18s} TF {times['TF']:8.1f} us   JAX {times['JAX']:8.1f} us")
+
+
+STAGES = ("hidden", "output error", "hidden error", "weight decay", "update (Adam, guard)")  # the explicit step's XLA computations, in order
+
+
+def _profiled_events(run)->list:
+    "(start, end, name) in picoseconds of every event on the threads that run operations, while `run()` runs under the profiler."
+    import glob
+    import tempfile
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir); run(); tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(open(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)[0], "rb").read())
+    events = []
+    for plane in space.planes:
+        for line in plane.lines:
+            if line.name == "python": continue
+            for ev in line.events:
+                start = line.timestamp_ns * 1000 + ev.offset_ps
+                events.append((start, start + ev.duration_ps, plane.event_metadata[ev.metadata_id].name))
+    return sorted(events)
+
+
+def _union(intervals)->float:
+    "Total length of the union of (start, end) intervals."
+    total, reach = 0, None
+    for start, end in sorted(intervals):
+        if reach is None or start > reach: total, reach = total + end - start, end
+        elif end > reach: total, reach = total + end - reach, end
+    return total
+
+
+def triad_rate(entries:int, calls=20, repeats=5)->float:
+    "Bytes/s of an XLA loop fusion that reads two float32 arrays of `entries` and writes a third (best of `repeats`)."
+    import tensorflow as tf
+    a, b, c = (tf.Variable(tf.random.normal((entries,))) for _ in range(3))
+    triad = tf.function(lambda s: c.assign(a * s + b), jit_compile=True)
+    triad(np.float32(1.0)); best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(calls): triad(np.float32(1 + i * 1e-7))
+        c.numpy(); best = min(best, (time.perf_counter() - start) / calls)
+    return 3 * 4 * entries / best
+
+
+def timeline(hidden=4096, batch=1024, rows=8192):
+    "Milliseconds of a step of the package's TensorFlow fit: its products, each XLA computation, the rest (medians over the steps of a profiled epoch)."
+    x = suite.digits(rows)
+    model = suite.package_model(hidden)
+    fit = lambda: model.fit(x, batch_size=batch, epochs=1, verbose=0)
+    fit(); fit()
+    if not model._explicit_step: sys.exit("fit did not take the explicit step here (it needs an AVX-512 CPU and a large step)")
+    events = _profiled_events(fit)
+    starts = [s for s, _, name in events if name.endswith("/MatMul:_MklMatMul")]  # the first product: a step begins
+    rows_ms = []
+    for s0, s1 in zip(starts, starts[1:]):
+        inside = [(s, e, name) for s, e, name in events if s0 <= s < s1]
+        products = _union((s, e) for s, e, name in inside if name.endswith(":_MklMatMul"))
+        xla = [e - s for s, e, name in inside if name == "CpuExecutable::ExecuteAsyncOnStream"]
+        rows_ms.append([(s1 - s0) / 1e9, products / 1e9] + [t / 1e9 for t in xla])
+    widths = {len(r) for r in rows_ms}
+    if widths != {2 + len(STAGES)}: sys.exit(f"expected {len(STAGES)} XLA computations a step, found {sorted(widths)}")
+    step, products, *stages = np.median(np.array(rows_ms), axis=0)
+    rate = suite.matmul_rate(hidden, batch)["TF (tf.function)"]
+    at_ceiling = 10 * batch * 784 * hidden / rate * 1e3
+    print(f"784-{hidden} / {batch}, TensorFlow, one profiled epoch of {len(rows_ms)} whole steps (medians), load {suite.load()}")
+    print(f"  {'whole step':32s} {step:8.1f} ms")
+    print(f"  {'oneDNN products (their union)':32s} {products:8.1f} ms   (the five at the TF ceiling's rate, {rate / 1e9:.0f} GFLOP/s: {at_ceiling:.1f} ms)")
+    for name, ms in zip(STAGES, stages): print(f"  {'XLA: ' + name:32s} {ms:8.1f} ms")
+    print(f"  {'the rest (launches, gather, gaps)':32s} {step - products - sum(stages):8.1f} ms")
+    print(f"  of the TF ceiling: {at_ceiling / step:.2f}; with every product at the ceiling's rate it would be {at_ceiling / (step - products + at_ceiling):.2f}")
+    weights = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    rate = triad_rate(weights)
+    print(f"  memory: an XLA triad over arrays of the weights' size ({weights:,} entries) moves {rate / 1e9:.1f} GB/s, so one pass over"
+          f" the weights (read or write) takes {4 * weights / rate * 1e3:.2f} ms")
 
 
 def guard(hidden, batch, rows, rounds=4, epochs=3):
@@ -125,11 +210,12 @@ def guard(hidden, batch, rows, rounds=4, epochs=3):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", action="store_true"); ap.add_argument("--guard", action="store_true")
-    ap.add_argument("--sums", action="store_true")
+    ap.add_argument("--sums", action="store_true"); ap.add_argument("--timeline", action="store_true")
     ap.add_argument("--hidden", type=int, default=4096); ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--rows", type=int, default=8192); ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
     if args.parts: parts(args.hidden, args.batch)
     if args.sums: sums()
     if args.guard: guard(args.hidden, args.batch, args.rows, args.rounds)
-    if not (args.parts or args.guard or args.sums): ap.print_help()
+    if args.timeline: timeline(args.hidden, args.batch, args.rows)
+    if not (args.parts or args.guard or args.sums or args.timeline): ap.print_help()

@@ -195,9 +195,9 @@ def fused_stages(model:SparseAutoencoder, # a model `supports_fused` accepts
                 ):
     "The elementwise work between and after the matrix products of `fused_gradients`, as four functions (the last adds weight decay)."
     cd = check_choice("precision", precision, ("float32", "bfloat16"))
-    def hidden(z2):
+    def hidden(z2):  # the activation, with its copy in `cd` only where that is not float32 (XLA copies a tensor a stage returns twice)
         a2 = _ACTIVATIONS[model.hidden_activation](ops.cast(z2, "float32") + model.encoder_dense.bias)
-        return a2, ops.cast(a2, cd)
+        return a2 if cd == "float32" else (a2, ops.cast(a2, cd))
     def output_error(z3, x, m): return _output_error(model, z3, x, m, cd)
     def hidden_error(d_a2, a2, m): return _hidden_error(model, d_a2, a2, m, cd)
     def weight_decay(grads): return add_weight_decay(model, grads)
@@ -217,7 +217,8 @@ def data_gradients(model:SparseAutoencoder, # a model `supports_fused` accepts
     x = ops.cast(x, "float32")
     x_c, W1_c, W2_c = (ops.cast(t, precision) for t in (x, W1, W2))
     m = ops.cast(ops.shape(x)[0], "float32")
-    a2, a2_c = hidden(ops.matmul(x_c, W1_c))
+    a2 = hidden(ops.matmul(x_c, W1_c))
+    a2, a2_c = (a2, a2) if precision == "float32" else a2
     d3_c, grad_b2, recon, a3 = output_error(ops.matmul(a2_c, W2_c), x, m)
     d2_c, grad_b1, sparsity = hidden_error(ops.matmul(d3_c, ops.transpose(W2_c)), a2, m)
     grads = [ops.cast(ops.matmul(ops.transpose(x_c), d2_c), "float32"), grad_b1,

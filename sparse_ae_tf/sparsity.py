@@ -261,10 +261,17 @@ class JumpReLU(keras.layers.Layer):
                 "scale": self.scale}
 
 # %% ../nbs/00_sparsity.ipynb #b315cde5
+def _row_width(t)->int:
+    "Rows for summing `t` as a product with ones: its last axis, halved while the ones would fill 16 KB (XLA fuses into the product only below)."
+    width = t.shape[-1]
+    while width * t.dtype.size >= 16384 and width % 2 == 0: width //= 2
+    return width
+
 def sum_entries(t):
     "The sum of every entry of `t`; on TensorFlow a tensor of two or more axes is summed as a product with ones (faster under XLA)."
     if keras.backend.backend() != "tensorflow" or len(t.shape) < 2 or t.shape[-1] is None: return ops.sum(t)
-    return ops.sum(ops.matmul(ops.reshape(t, (-1, t.shape[-1])), ops.ones((t.shape[-1],), t.dtype)))
+    width = _row_width(t)
+    return ops.sum(ops.matmul(ops.reshape(t, (-1, width)), ops.ones((width,), t.dtype)))
 
 # %% ../nbs/00_sparsity.ipynb #74f82f28
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
