@@ -10,6 +10,8 @@
   step cut into the time its oneDNN products run, each XLA computation in the order it runs (the stages between the
   products, the weight decay, the update) and the rest; beside it, the five products at the rate of the suite's TF
   ceiling, measured in the same run.
+- `--adam`: one Adam update of the four variables of 784-4096, by Keras's Adam compiled with XLA (as the guarded
+  update runs it) and by TensorFlow's fused kernel `ResourceApplyAdam` (one loop per variable, outside XLA).
 - `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
   and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn. The patches are the step's
   (`steps`); a fit that runs in chunks keeps, in every version, the one copy a chunk takes for its replay (*Feeds*).
@@ -17,6 +19,7 @@
     python benchmarks/step_parts.py --parts
     python benchmarks/step_parts.py --sums
     python benchmarks/step_parts.py --timeline
+    python benchmarks/step_parts.py --adam
     python benchmarks/step_parts.py --guard --hidden 196 --batch 256 --rows 32768
     python benchmarks/step_parts.py --guard --hidden 4096 --batch 1024 --rows 8192
 """
@@ -172,6 +175,38 @@ def timeline(hidden=4096, batch=1024, rows=8192):
           f" the weights (read or write) takes {4 * weights / rate * 1e3:.2f} ms")
 
 
+def adam(hidden=4096, rounds=3):
+    "Milliseconds of one Adam update of W1, b1, W2, b2: Keras's Adam under XLA against TensorFlow's fused kernel, in turn."
+    import keras
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    shapes = [(784, hidden), (hidden,), (hidden, 784), (784,)]
+    make = lambda: [tf.Variable(rng.standard_normal(s, dtype=np.float32) * 0.01) for s in shapes]
+    grads = [tf.constant(rng.standard_normal(s, dtype=np.float32) * 0.01) for s in shapes]
+    weights, optimizer = make(), keras.optimizers.Adam(1e-3)
+    optimizer.build(weights)
+    keras_xla = tf.function(lambda g: optimizer.apply(g, weights), jit_compile=True)
+    fused_weights, step = make(), tf.Variable(0.0)
+    moments = [[tf.Variable(tf.zeros(s)) for s in shapes] for _ in range(2)]
+    @tf.function
+    def fused(g):
+        t = step.assign_add(1.0)
+        for w, m, v, gw in zip(fused_weights, *moments, g):
+            tf.raw_ops.ResourceApplyAdam(var=w.handle, m=m.handle, v=v.handle, beta1_power=tf.pow(0.9, t), beta2_power=tf.pow(0.999, t),
+                                         lr=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7, grad=gw)
+        return t
+    runs = {"Keras Adam, XLA": (keras_xla, weights), "ResourceApplyAdam": (fused, fused_weights)}
+    times = {name: [] for name in runs}
+    for run, _ in runs.values(): run(grads)
+    for _ in range(rounds):
+        for name, (run, ws) in runs.items():
+            start = time.perf_counter()
+            for _ in range(10): run(grads)
+            ws[0].numpy(); times[name].append((time.perf_counter() - start) / 10 * 1e3)
+    print(f"one Adam update of 784-{hidden}'s four variables, medians of {rounds} runs of 10 taken in turn, load {suite.load()}")
+    for name, t in times.items(): print(f"  {name:20s} {np.median(t):6.2f} ms ({min(t):.2f}-{max(t):.2f})")
+
+
 def guard(hidden, batch, rows, rounds=4, epochs=3):
     "Samples/s of the package's fit with its guard whole, partial and off, and of a plain tuned fit, alternating."
     import tensorflow as tf
@@ -211,6 +246,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", action="store_true"); ap.add_argument("--guard", action="store_true")
     ap.add_argument("--sums", action="store_true"); ap.add_argument("--timeline", action="store_true")
+    ap.add_argument("--adam", action="store_true")
     ap.add_argument("--hidden", type=int, default=4096); ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--rows", type=int, default=8192); ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
@@ -218,4 +254,5 @@ if __name__ == "__main__":
     if args.sums: sums()
     if args.guard: guard(args.hidden, args.batch, args.rows, args.rounds)
     if args.timeline: timeline(args.hidden, args.batch, args.rows)
-    if not (args.parts or args.guard or args.sums or args.timeline): ap.print_help()
+    if args.adam: adam(args.hidden)
+    if not (args.parts or args.guard or args.sums or args.timeline or args.adam): ap.print_help()
