@@ -263,8 +263,9 @@ class JumpReLU(keras.layers.Layer):
 # %% ../nbs/00_sparsity.ipynb #b315cde5
 def _row_width(t)->int:
     "Rows for summing `t` as a product with ones: its last axis, halved while the ones would fill 16 KB (XLA fuses into the product only below)."
-    width = t.shape[-1]
-    while width * t.dtype.size >= 16384 and width % 2 == 0: width //= 2
+    import tensorflow as tf
+    width, itemsize = t.shape[-1], tf.as_dtype(keras.backend.standardize_dtype(t.dtype)).size
+    while width * itemsize >= 16384 and width % 2 == 0: width //= 2
     return width
 
 def sum_entries(t):
