@@ -12,6 +12,10 @@
   ceiling, measured in the same run.
 - `--adam`: one Adam update of the four variables of 784-4096, by Keras's Adam compiled with XLA (as the guarded
   update runs it) and by TensorFlow's fused kernel `ResourceApplyAdam` (one loop per variable, outside XLA).
+- `--passes`: the memory traffic of each XLA computation of that step, read from its optimized HLO (a fit with
+  `--xla_dump_to`): for each computation the loops (fusions and dots) over arrays of 1 MB or more, and the megabytes
+  they read and write, counted in passes over the weights (on a CPU, XLA fuses no loop with two outputs, so each
+  output of a computation is a loop of its own that reads its inputs again).
 - `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
   and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn. The patches are the step's
   (`steps`); a fit that runs in chunks keeps, in every version, the one copy a chunk takes for its replay (*Feeds*).
@@ -20,6 +24,7 @@
     python benchmarks/step_parts.py --sums
     python benchmarks/step_parts.py --timeline
     python benchmarks/step_parts.py --adam
+    python benchmarks/step_parts.py --passes
     python benchmarks/step_parts.py --guard --hidden 196 --batch 256 --rows 32768
     python benchmarks/step_parts.py --guard --hidden 4096 --batch 1024 --rows 8192
 """
@@ -161,18 +166,70 @@ def timeline(hidden=4096, batch=1024, rows=8192):
     widths = {len(r) for r in rows_ms}
     if widths != {2 + len(STAGES)}: sys.exit(f"expected {len(STAGES)} XLA computations a step, found {sorted(widths)}")
     step, products, *stages = np.median(np.array(rows_ms), axis=0)
-    rate = suite.matmul_rate(hidden, batch)["TF (tf.function)"]
-    at_ceiling = 10 * batch * 784 * hidden / rate * 1e3
+    flop_rate = suite.matmul_rate(hidden, batch)["TF (tf.function)"]
+    at_ceiling = 10 * batch * 784 * hidden / flop_rate * 1e3
     print(f"784-{hidden} / {batch}, TensorFlow, one profiled epoch of {len(rows_ms)} whole steps (medians), load {suite.load()}")
     print(f"  {'whole step':32s} {step:8.1f} ms")
-    print(f"  {'oneDNN products (their union)':32s} {products:8.1f} ms   (the five at the TF ceiling's rate, {rate / 1e9:.0f} GFLOP/s: {at_ceiling:.1f} ms)")
+    print(f"  {'oneDNN products (their union)':32s} {products:8.1f} ms   (the five at the TF ceiling's rate, {flop_rate / 1e9:.0f} GFLOP/s: {at_ceiling:.1f} ms)")
     for name, ms in zip(STAGES, stages): print(f"  {'XLA: ' + name:32s} {ms:8.1f} ms")
     print(f"  {'the rest (launches, gather, gaps)':32s} {step - products - sum(stages):8.1f} ms")
     print(f"  of the TF ceiling: {at_ceiling / step:.2f}; with every product at the ceiling's rate it would be {at_ceiling / (step - products + at_ceiling):.2f}")
     weights = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-    rate = triad_rate(weights)
-    print(f"  memory: an XLA triad over arrays of the weights' size ({weights:,} entries) moves {rate / 1e9:.1f} GB/s, so one pass over"
-          f" the weights (read or write) takes {4 * weights / rate * 1e3:.2f} ms")
+    memory_rate = triad_rate(weights)
+    print(f"  memory: an XLA triad over arrays of the weights' size ({weights:,} entries) moves {memory_rate / 1e9:.1f} GB/s, so one pass over"
+          f" the weights (read or write) takes {4 * weights / memory_rate * 1e3:.2f} ms")
+
+
+_BYTES = {"f32": 4, "bf16": 2, "f16": 2, "s64": 8, "s32": 4, "u32": 4, "pred": 1, "u8": 1, "s8": 1}
+
+
+def _array_bytes(shape_text:str)->list:
+    "Bytes of each array in an HLO shape (`f32[784,4096]{1,0}` or a tuple of them)."
+    import re
+    return [_BYTES.get(dtype, 4) * int(np.prod([int(d) for d in dims.split(",") if d] or [1]))
+            for dtype, dims in re.findall(r"([a-z]+[0-9]*)\[([0-9,]*)\]", shape_text)]
+
+
+def hlo_traffic(path:str, large=1 << 20)->tuple:
+    "Loops over large arrays in the entry computation of an optimized HLO dump: (loops, bytes read, bytes written)."
+    import re
+    sizes, loops, read, written = {}, 0, 0, 0
+    entry = open(path).read().split("\nENTRY ", 1)[1]
+    for line in entry.splitlines()[1:]:
+        m = re.match(r"\s*(ROOT )?%(\S+) = (\(.*?\)|\S+) (\w[\w-]*)\((.*?)\)", line)
+        if not m: continue
+        _, name, shape, op, operands = m.groups()
+        sizes[name] = sum(_array_bytes(shape))
+        if op not in ("fusion", "dot"): continue
+        ins = [sizes.get(o, 0) for o in re.findall(r"%([\w.-]+)", operands)]
+        outs = [b for b in _array_bytes(shape) if b >= large]
+        if not outs and not any(b >= large for b in ins): continue
+        loops, read, written = loops + 1, read + sum(b for b in ins if b >= large), written + sum(outs)
+    return loops, read, written
+
+
+def passes(hidden=4096, batch=1024, rows=4096):
+    "The memory traffic of each XLA computation of the explicit step, from the optimized HLO of a fit dumped in a child process."
+    import glob
+    import re
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as dump:
+        env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump} --xla_dump_hlo_as_text".strip()}
+        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import suite; "
+                f"suite.package_model({hidden}).fit(suite.digits({rows}), batch_size={batch}, epochs=1, verbose=0)")
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+        files = sorted(f for f in glob.glob(f"{dump}/*after_optimizations.txt"))
+        weights = 4 * (784 * hidden * 2 + hidden + 784)
+        print(f"784-{hidden} / {batch}, the explicit step's XLA computations (optimized HLO); one pass over the weights: {weights / 1e6:.1f} MB")
+        print(f"  {'computation':28s} {'loops':>5s} {'read MB':>9s} {'written MB':>10s} {'in passes over the weights':>27s}")
+        total = 0
+        for f in files:
+            name = re.search(r"a_inference_(.*?)_\d+__", Path(f).name).group(1).replace("_lambda_", "update (Adam, guard)")
+            loops, read, written = hlo_traffic(f)
+            total += read + written
+            print(f"  {name:28s} {loops:5d} {read / 1e6:9.1f} {written / 1e6:10.1f} {(read + written) / weights:27.1f}")
+        print(f"  {'all':28s} {'':5s} {'':9s} {'':10s} {total / weights:27.1f}")
 
 
 def adam(hidden=4096, rounds=3):
@@ -246,7 +303,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", action="store_true"); ap.add_argument("--guard", action="store_true")
     ap.add_argument("--sums", action="store_true"); ap.add_argument("--timeline", action="store_true")
-    ap.add_argument("--adam", action="store_true")
+    ap.add_argument("--adam", action="store_true"); ap.add_argument("--passes", action="store_true")
     ap.add_argument("--hidden", type=int, default=4096); ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--rows", type=int, default=8192); ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
@@ -255,4 +312,5 @@ if __name__ == "__main__":
     if args.guard: guard(args.hidden, args.batch, args.rows, args.rounds)
     if args.timeline: timeline(args.hidden, args.batch, args.rows)
     if args.adam: adam(args.hidden)
-    if not (args.parts or args.guard or args.sums or args.timeline or args.adam): ap.print_help()
+    if args.passes: passes(args.hidden, args.batch)
+    if not (args.parts or args.guard or args.sums or args.timeline or args.adam or args.passes): ap.print_help()
