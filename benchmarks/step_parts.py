@@ -217,8 +217,10 @@ def passes(hidden=4096, batch=1024, rows=4096):
     with tempfile.TemporaryDirectory() as dump:
         env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump} --xla_dump_hlo_as_text".strip()}
         code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import suite; "
-                f"suite.package_model({hidden}).fit(suite.digits({rows}), batch_size={batch}, epochs=1, verbose=0)")
-        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+                f"model = suite.package_model({hidden}); model.fit(suite.digits({rows}), batch_size={batch}, epochs=1, verbose=0); "
+                f"print('explicit step:', model._explicit_step)")
+        child = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+        if "explicit step: True" not in child.stdout: sys.exit("fit did not take the explicit step here (it needs an AVX-512 CPU and a large step)")
         files = sorted(f for f in glob.glob(f"{dump}/*after_optimizations.txt"))
         weights = 4 * (784 * hidden * 2 + hidden + 784)
         print(f"784-{hidden} / {batch}, the explicit step's XLA computations (optimized HLO); one pass over the weights: {weights / 1e6:.1f} MB")
