@@ -1,4 +1,4 @@
-"""Where a TensorFlow training step's time goes, in two measurements (issue 22):
+"""Where a TensorFlow training step's time goes (issue 22):
 
 - `--parts`: the explicit-gradient step at 784-4096 / 1024 (the step `fit` takes there on an AVX-512 CPU) cut into its
   pieces, each timed on a fixed batch in its own `tf.function`: one of the five products, the explicit gradient
@@ -14,8 +14,8 @@
   update runs it) and by TensorFlow's fused kernel `ResourceApplyAdam` (one loop per variable, outside XLA).
 - `--passes`: the memory traffic of each XLA computation of that step, read from its optimized HLO (a fit with
   `--xla_dump_to`): for each computation the loops (fusions and dots) over arrays of 1 MB or more, and the megabytes
-  they read and write, counted in passes over the weights (on a CPU, XLA fuses no loop with two outputs, so each
-  output of a computation is a loop of its own that reads its inputs again).
+  they read and write, counted in passes over the weights (XLA on a CPU gives each output of a computation a loop
+  of its own, which reads its inputs again).
 - `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
   and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn. The patches are the step's
   (`steps`); a fit that runs in chunks keeps, in every version, the one copy a chunk takes for its replay (*Feeds*).
@@ -30,6 +30,7 @@
 """
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -185,14 +186,12 @@ _BYTES = {"f32": 4, "bf16": 2, "f16": 2, "s64": 8, "s32": 4, "u32": 4, "pred": 1
 
 def _array_bytes(shape_text:str)->list:
     "Bytes of each array in an HLO shape (`f32[784,4096]{1,0}` or a tuple of them)."
-    import re
     return [_BYTES.get(dtype, 4) * int(np.prod([int(d) for d in dims.split(",") if d] or [1]))
             for dtype, dims in re.findall(r"([a-z]+[0-9]*)\[([0-9,]*)\]", shape_text)]
 
 
 def hlo_traffic(path:str, large=1 << 20)->tuple:
     "Loops over large arrays in the entry computation of an optimized HLO dump: (loops, bytes read, bytes written)."
-    import re
     sizes, loops, read, written = {}, 0, 0, 0
     entry = open(path).read().split("\nENTRY ", 1)[1]
     for line in entry.splitlines()[1:]:
@@ -211,7 +210,6 @@ def hlo_traffic(path:str, large=1 << 20)->tuple:
 def passes(hidden=4096, batch=1024, rows=4096):
     "The memory traffic of each XLA computation of the explicit step, from the optimized HLO of a fit dumped in a child process."
     import glob
-    import re
     import subprocess
     import tempfile
     with tempfile.TemporaryDirectory() as dump:
@@ -221,17 +219,17 @@ def passes(hidden=4096, batch=1024, rows=4096):
                 f"print('explicit step:', model._explicit_step)")
         child = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
         if "explicit step: True" not in child.stdout: sys.exit("fit did not take the explicit step here (it needs an AVX-512 CPU and a large step)")
-        files = sorted(f for f in glob.glob(f"{dump}/*after_optimizations.txt"))
-        weights = 4 * (784 * hidden * 2 + hidden + 784)
-        print(f"784-{hidden} / {batch}, the explicit step's XLA computations (optimized HLO); one pass over the weights: {weights / 1e6:.1f} MB")
+        files = sorted(glob.glob(f"{dump}/*after_optimizations.txt"))
+        weight_bytes = 4 * (784 * hidden * 2 + hidden + 784)
+        print(f"784-{hidden} / {batch}, the explicit step's XLA computations (optimized HLO); one pass over the weights: {weight_bytes / 1e6:.1f} MB")
         print(f"  {'computation':28s} {'loops':>5s} {'read MB':>9s} {'written MB':>10s} {'in passes over the weights':>27s}")
         total = 0
         for f in files:
             name = re.search(r"a_inference_(.*?)_\d+__", Path(f).name).group(1).replace("_lambda_", "update (Adam, guard)")
             loops, read, written = hlo_traffic(f)
             total += read + written
-            print(f"  {name:28s} {loops:5d} {read / 1e6:9.1f} {written / 1e6:10.1f} {(read + written) / weights:27.1f}")
-        print(f"  {'all':28s} {'':5s} {'':9s} {'':10s} {total / weights:27.1f}")
+            print(f"  {name:28s} {loops:5d} {read / 1e6:9.1f} {written / 1e6:10.1f} {(read + written) / weight_bytes:27.1f}")
+        print(f"  {'all':28s} {'':5s} {'':9s} {'':10s} {total / weight_bytes:27.1f}")
 
 
 def adam(hidden=4096, rounds=3):
