@@ -16,7 +16,10 @@ as the median and the spread (min-max) over `--repeats` runs taken in turn, with
   exactly those shapes, measured in this run (every output read whole) with each kernel: TensorFlow's in a
   `tf.function`, TensorFlow's XLA, JAX's XLA. The ceiling is the best of them; "of TF ceiling" divides by the best of
   TensorFlow's two (issue 22's definition: five TensorFlow products of the step's shapes in a compiled loop).
-Rounds take the implementations in turn, so that a change in the machine's load hits all of them alike.
+Rounds take the implementations in turn, so that a change in the machine's load hits all of them alike. Beside the
+table, the same ratios paired within each run: each run's rate over the TF ceiling measured in that run (its best
+of 3 loops) and over that run's tuned fit, as the median and min-max over the runs; the first table divides a median
+over the runs by the best ceiling of all of them.
 (v) every model's `fit` with its default `compile()`, on both backends: the variants at the sizes of their chapters.
 (c) UFLDL's 64-25-64 on 10,000 whitened patches (rho=0.01, beta=3, lambda=1e-4): SciPy L-BFGS-B on a NumPy float64
 objective and gradient for 400 iterations, against `train_lbfgs` (its objective in float64 too)."""
@@ -176,13 +179,15 @@ def in_jax_process(task, *args):
 def throughput_table(name, hidden, batch, examples, repeats, epochs):
     "Print the throughput table of one configuration (median and spread of `repeats` alternating runs); return its rows and ceiling."
     x, start_load = digits(examples), load()
-    runs, loss, rates = {}, {}, {}
+    runs, loss, rates, round_tf_rates = {}, {}, {}, []
     for _ in range(repeats):
         rows = keras_rows(hidden, batch, x, epochs)
         rows.update({k: tuple(v) for k, v in in_jax_process("keras_rows", hidden, batch, examples, epochs).items()})
         rows.update(torch_rows(hidden, batch, x, epochs))
         for label, (r, l) in rows.items(): runs.setdefault(label, []).append(r); loss[label] = l
-        for kernel, r in {**matmul_rate(hidden, batch), **in_jax_process("matmul_rate", hidden, batch)}.items(): rates[kernel] = max(rates.get(kernel, 0.0), r)
+        round_rates = {**matmul_rate(hidden, batch), **in_jax_process("matmul_rate", hidden, batch)}
+        for kernel, r in round_rates.items(): rates[kernel] = max(rates.get(kernel, 0.0), r)
+        round_tf_rates.append(max(r for k, r in round_rates.items() if k.startswith("TF")))
     rate, tf_rate = max(rates.values()), max(r for k, r in rates.items() if k.startswith("TF"))
     ceiling, tf_ceiling = rate / (10 * 784 * hidden), tf_rate / (10 * 784 * hidden)
     med = {label: summary(r)[0] for label, r in runs.items()}
@@ -195,7 +200,22 @@ def throughput_table(name, hidden, batch, examples, repeats, epochs):
     for label, r in runs.items():
         m, lo, hi = summary(r)
         print(f"{label:58s} {m:9,.0f} {f'{lo:,.0f}-{hi:,.0f}':>15s} {m / ceiling:10.2f} {m / tf_ceiling:13.2f} {m / tuned(label):21.2f} {loss[label]:10.4f}")
+    paired_table(runs, round_tf_rates, hidden)
     return runs, ceiling
+
+
+def paired_table(runs:dict, round_tf_rates:list, hidden:int):
+    "Ratios taken within each run (against that run's TF ceiling and that run's tuned fit of the same backend): median and min-max."
+    per_sample = 10 * 784 * hidden
+    def spread(ratios): m, lo, hi = summary(ratios); return f"{m:.2f} ({lo:.2f}-{hi:.2f})"
+    print(f"paired within each run (median, min-max over the {len(round_tf_rates)} runs): "
+          "each run's rate over the TF ceiling measured in that run, and over the tuned fit of that run")
+    print(f"{'implementation':58s} {'of TF ceiling':>19s} {'x tuned, same backend':>22s}")
+    for label, r in runs.items():
+        tuned = runs.get(f"plain Keras fit, jit + 32 steps/execution ({label.rsplit('(', 1)[-1]}")
+        of_ceiling = [rate * per_sample / tf_rate for rate, tf_rate in zip(r, round_tf_rates)]
+        x_tuned = spread([a / b for a, b in zip(r, tuned)]) if tuned else "-"
+        print(f"{label:58s} {spread(of_ceiling):>19s} {x_tuned:>22s}")
 
 
 # ------------------------------------------------------------------------------------------------------- (v) variants
