@@ -16,6 +16,11 @@
   `--xla_dump_to`): for each computation the loops (fusions and dots) over arrays of 1 MB or more, and the megabytes
   they read and write, counted in passes over the weights (XLA on a CPU gives each output of a computation a loop
   of its own, which reads its inputs again).
+- `--levers`: three small A/Bs at 784-4096 / 1024, each pair of calls taken in turn: the hidden layer as the step
+  runs it (a oneDNN product, then the XLA stage) against oneDNN's product with the bias and sigmoid fused into it;
+  the suite's five ceiling products independent in one `tf.function` (as the ceiling runs them) against chained one
+  after another (as the step's dependencies order them); the loop that writes Adam's new weights,
+  `w - a m / (sqrt(v) + eps)`, against the same loop without the square root and the division, compiled alone.
 - `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
   and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn. The patches are the step's
   (`steps`); a fit that runs in chunks keeps, in every version, the one copy a chunk takes for its replay (*Feeds*).
@@ -25,6 +30,7 @@
     python benchmarks/step_parts.py --timeline
     python benchmarks/step_parts.py --adam
     python benchmarks/step_parts.py --passes
+    python benchmarks/step_parts.py --levers
     python benchmarks/step_parts.py --guard --hidden 196 --batch 256 --rows 32768
     python benchmarks/step_parts.py --guard --hidden 4096 --batch 1024 --rows 8192
 """
@@ -264,6 +270,58 @@ def adam(hidden=4096, rounds=3):
     for name, t in times.items(): print(f"  {name:20s} {np.median(t):6.2f} ms ({min(t):.2f}-{max(t):.2f})")
 
 
+def _in_turn(runs:dict, rounds:int, calls:int=10)->dict:
+    "Milliseconds a call of each of `runs` takes ({name: [ms of each round]}), the runs taken in turn, results read back."
+    import tensorflow as tf
+    read = lambda out: tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
+    for run in runs.values(): read(run())
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            for _ in range(calls): out = run()
+            read(out); times[name].append((time.perf_counter() - start) / calls * 1e3)
+    return times
+
+
+def levers(hidden=4096, batch=1024, rounds=9):
+    "Three A/Bs in ms, pairs taken in turn: the fused hidden layer, the ceiling's products chained, Adam's weight loop without its division."
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    x = tf.constant(suite.digits(batch))
+    W1 = tf.Variable(rng.standard_normal((784, hidden), dtype=np.float32) * 0.01)
+    b1 = tf.Variable(np.zeros(hidden, np.float32))
+    stage = tf.function(lambda z: tf.sigmoid(z + b1), jit_compile=True)
+    product_then_stage = tf.function(lambda: stage(tf.matmul(x, W1)))
+    fused = tf.function(lambda: tf.sigmoid(tf.nn.bias_add(tf.matmul(x, W1), b1)))  # grappler's remapper: one _MklNativeFusedMatMul
+    gap = float(np.abs(fused().numpy() - product_then_stage().numpy()).max())
+    shapes = [((batch, 784), (784, hidden), False, False), ((batch, hidden), (hidden, 784), False, False),
+              ((batch, 784), (hidden, 784), False, True), ((batch, 784), (batch, hidden), True, False),
+              ((batch, hidden), (batch, 784), True, False)]
+    mats = [tuple(tf.constant(rng.standard_normal(s, dtype=np.float32)) for s in (a, b)) for a, b, _, _ in shapes]
+    shift = tf.Variable(0.0)  # each product's input is a + shift, written anew in both versions (as in the suite's ceiling)
+    @tf.function
+    def independent():
+        return tf.add_n([tf.reduce_sum(tf.matmul(a + shift, b, transpose_a=ta, transpose_b=tb)) for (a, b), (_, _, ta, tb) in zip(mats, shapes)])
+    @tf.function
+    def chained():  # each product's input waits for the previous product's sum (times zero)
+        total = tf.zeros(())
+        for (a, b), (_, _, ta, tb) in zip(mats, shapes):
+            total = total + tf.reduce_sum(tf.matmul(a + (shift + 0 * total), b, transpose_a=ta, transpose_b=tb))
+        return total
+    w, m, v = (tf.Variable(rng.random(784 * hidden, dtype=np.float32) + 0.1) for _ in range(3))
+    with_division = tf.function(lambda: w.assign_sub(1e-9 * m / (tf.sqrt(v) + 1e-7)), jit_compile=True)
+    without = tf.function(lambda: w.assign_sub(1e-9 * m * v), jit_compile=True)
+    pairs = {"the hidden layer": {"oneDNN product, then the XLA stage": product_then_stage, "oneDNN product with bias and sigmoid fused": fused},
+             "the ceiling's five products": {"independent (as the ceiling)": independent, "chained (as the step)": chained},
+             "Adam's weight loop, compiled alone": {"w - a m / (sqrt(v) + eps)": with_division, "w - a m v": without}}
+    print(f"784-{hidden} / {batch}, TensorFlow, medians of {rounds} rounds of 10 calls, each pair taken in turn, load {suite.load()}")
+    for title, runs in pairs.items():
+        print(f"  {title}" + (f" (largest difference of the two outputs {gap:.1e})" if title == "the hidden layer" else ""))
+        for name, t in _in_turn(runs, rounds).items(): print(f"    {name:44s} {np.median(t):7.2f} ms ({min(t):.2f}-{max(t):.2f})")
+    print(f"  the five products' rate: {10 * batch * 784 * hidden / 1e6:.0f} MFLOP a call, divided by the times above")
+
+
 def guard(hidden, batch, rows, rounds=4, epochs=3):
     "Samples/s of the package's fit with its guard whole, partial and off, and of a plain tuned fit, alternating."
     import tensorflow as tf
@@ -304,6 +362,7 @@ if __name__ == "__main__":
     ap.add_argument("--parts", action="store_true"); ap.add_argument("--guard", action="store_true")
     ap.add_argument("--sums", action="store_true"); ap.add_argument("--timeline", action="store_true")
     ap.add_argument("--adam", action="store_true"); ap.add_argument("--passes", action="store_true")
+    ap.add_argument("--levers", action="store_true")
     ap.add_argument("--hidden", type=int, default=4096); ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--rows", type=int, default=8192); ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
@@ -313,4 +372,5 @@ if __name__ == "__main__":
     if args.timeline: timeline(args.hidden, args.batch, args.rows)
     if args.adam: adam(args.hidden)
     if args.passes: passes(args.hidden, args.batch)
-    if not (args.parts or args.guard or args.sums or args.timeline or args.adam or args.passes): ap.print_help()
+    if args.levers: levers(args.hidden, args.batch)
+    if not (args.parts or args.guard or args.sums or args.timeline or args.adam or args.passes or args.levers): ap.print_help()
