@@ -295,9 +295,7 @@ def levers(hidden=4096, batch=1024, rounds=9):
     product_then_stage = tf.function(lambda: stage(tf.matmul(x, W1)))
     fused = tf.function(lambda: tf.sigmoid(tf.nn.bias_add(tf.matmul(x, W1), b1)))  # grappler's remapper: one _MklNativeFusedMatMul
     gap = float(np.abs(fused().numpy() - product_then_stage().numpy()).max())
-    shapes = [((batch, 784), (784, hidden), False, False), ((batch, hidden), (hidden, 784), False, False),
-              ((batch, 784), (hidden, 784), False, True), ((batch, 784), (batch, hidden), True, False),
-              ((batch, hidden), (batch, 784), True, False)]
+    shapes = suite.step_products(hidden, batch)
     mats = [tuple(tf.constant(rng.standard_normal(s, dtype=np.float32)) for s in (a, b)) for a, b, _, _ in shapes]
     shift = tf.Variable(0.0)  # each product's input is a + shift, written anew in both versions (as in the suite's ceiling)
     @tf.function

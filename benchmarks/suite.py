@@ -133,11 +133,16 @@ def torch_rows(hidden, batch, x, epochs):
     return {"PyTorch 2.13 eager, float32": (len(x) / min(seconds[1:]), total / len(x))}
 
 
+def step_products(hidden, batch)->list:
+    "The five products of a step, (shape of a, shape of b, transpose a, transpose b): two forward, three backward."
+    return [((batch, 784), (784, hidden), False, False), ((batch, hidden), (hidden, 784), False, False),
+            ((batch, 784), (hidden, 784), False, True), ((batch, 784), (batch, hidden), True, False),
+            ((batch, hidden), (batch, 784), True, False)]
+
+
 def matmul_rate(hidden, batch)->dict:
     "FLOP/s of the step's five float32 products at their shapes (inputs change each call, outputs read whole), per kernel of this backend."
-    shapes = [((batch, 784), (784, hidden), False, False), ((batch, hidden), (hidden, 784), False, False),
-              ((batch, 784), (hidden, 784), False, True), ((batch, 784), (batch, hidden), True, False),
-              ((batch, hidden), (batch, 784), True, False)]
+    shapes = step_products(hidden, batch)
     flops, rng = 10 * batch * 784 * hidden, np.random.default_rng(0)
     mats = [(rng.standard_normal(a, dtype=np.float32), rng.standard_normal(b, dtype=np.float32)) for a, b, _, _ in shapes]
     n = max(3, int(3e10 / flops))
