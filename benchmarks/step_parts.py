@@ -238,6 +238,20 @@ def passes(hidden=4096, batch=1024, rows=4096):
         print(f"  {'all':28s} {'':5s} {'':9s} {'':10s} {total / weight_bytes:27.1f}")
 
 
+def _in_turn(runs:dict, rounds:int, calls:int=10)->dict:
+    "Milliseconds a call of each of `runs` takes ({name: [ms of each round]}), the runs taken in turn, results read back."
+    import tensorflow as tf
+    read = lambda out: tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
+    for run in runs.values(): read(run())
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            for _ in range(calls): out = run()
+            read(out); times[name].append((time.perf_counter() - start) / calls * 1e3)
+    return times
+
+
 def adam(hidden=4096, rounds=3):
     "Milliseconds of one Adam update of W1, b1, W2, b2: Keras's Adam under XLA against TensorFlow's fused kernel, in turn."
     import keras
@@ -258,30 +272,10 @@ def adam(hidden=4096, rounds=3):
             tf.raw_ops.ResourceApplyAdam(var=w.handle, m=m.handle, v=v.handle, beta1_power=tf.pow(0.9, t), beta2_power=tf.pow(0.999, t),
                                          lr=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7, grad=gw)
         return t
-    runs = {"Keras Adam, XLA": (keras_xla, weights), "ResourceApplyAdam": (fused, fused_weights)}
-    times = {name: [] for name in runs}
-    for run, _ in runs.values(): run(grads)
-    for _ in range(rounds):
-        for name, (run, ws) in runs.items():
-            start = time.perf_counter()
-            for _ in range(10): run(grads)
-            ws[0].numpy(); times[name].append((time.perf_counter() - start) / 10 * 1e3)
+    times = _in_turn({"Keras Adam, XLA": lambda: (keras_xla(grads), weights[0])[1],  # the first weight read back
+                      "ResourceApplyAdam": lambda: (fused(grads), fused_weights[0])[1]}, rounds)
     print(f"one Adam update of 784-{hidden}'s four variables, medians of {rounds} runs of 10 taken in turn, load {suite.load()}")
     for name, t in times.items(): print(f"  {name:20s} {np.median(t):6.2f} ms ({min(t):.2f}-{max(t):.2f})")
-
-
-def _in_turn(runs:dict, rounds:int, calls:int=10)->dict:
-    "Milliseconds a call of each of `runs` takes ({name: [ms of each round]}), the runs taken in turn, results read back."
-    import tensorflow as tf
-    read = lambda out: tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
-    for run in runs.values(): read(run())
-    times = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            for _ in range(calls): out = run()
-            read(out); times[name].append((time.perf_counter() - start) / calls * 1e3)
-    return times
 
 
 def levers(hidden=4096, batch=1024, rounds=9):
