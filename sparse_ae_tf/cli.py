@@ -11,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info and 
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import math
@@ -211,22 +212,39 @@ def _write_error(path, e:OSError) -> str:
 
 # %% ../nbs/07_cli.ipynb #7a399e56
 class _Interrupted(KeyboardInterrupt):
-    "SIGTERM or SIGHUP, raised as Ctrl-C's `KeyboardInterrupt` is, so that the same clean-up runs."
+    "A signal (Ctrl-C, SIGTERM, SIGHUP) raised as Ctrl-C's `KeyboardInterrupt` is, so that the same clean-up runs."
     def __init__(self, signum:int): super().__init__(signum); self.signum = signum
 
-def _raise_interrupted(signum, frame): raise _Interrupted(signum)
+_received = []  # the signals handled while `_signals_interrupt` holds them, in order
+
+def _raise_interrupted(signum, frame):
+    "Note the signal, then raise it as `_Interrupted`."
+    _received.append(signum)
+    raise _Interrupted(signum)
+
+def _drop_noted_interrupts(hook, unraisable):
+    "Pass what Python could not raise to `hook`, except an `_Interrupted`: `_raise_received` raises that one again."
+    if not isinstance(unraisable.exc_value, _Interrupted): hook(unraisable)
+
+def _raise_received():
+    "Raise again the first signal handled so far, in case its `_Interrupted` was raised where Python drops exceptions."
+    if _received: raise _Interrupted(_received[0])
 
 @contextlib.contextmanager
 def _signals_interrupt():
-    "While the block runs, SIGTERM and SIGHUP raise `_Interrupted` (in the main thread, where they have their default action)."
-    saved = {}
+    "While the block runs, SIGINT, SIGTERM and SIGHUP raise `_Interrupted` (in the main thread, where they have their default action)."
+    saved, hook = {}, sys.unraisablehook
+    _received.clear()
+    sys.unraisablehook = functools.partial(_drop_noted_interrupts, hook)
     if threading.current_thread() is threading.main_thread():
-        for name in ("SIGTERM", "SIGHUP"):
+        for name, default in (("SIGINT", signal.default_int_handler), ("SIGTERM", signal.SIG_DFL), ("SIGHUP", signal.SIG_DFL)):
             sig = getattr(signal, name, None)
-            if sig is not None and signal.getsignal(sig) is signal.SIG_DFL: saved[sig] = signal.signal(sig, _raise_interrupted)
+            if sig is not None and signal.getsignal(sig) is default: saved[sig] = signal.signal(sig, _raise_interrupted)
     try: yield
     finally:
         for sig, handler in saved.items(): signal.signal(sig, handler)
+        sys.unraisablehook = hook
+        _received.clear()
 
 # %% ../nbs/07_cli.ipynb #dbcef886
 def _progress(keras, epochs:int, stream=None):
@@ -237,6 +255,7 @@ def _progress(keras, epochs:int, stream=None):
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None): self.start, self.width = time.perf_counter(), 0
         def on_epoch_end(self, epoch, logs=None):
+            _raise_received()  # a Ctrl-C or SIGTERM that Python lost in a `__del__` during the epoch
             n, logs = epoch + 1, logs or {}
             if not (n == 1 or n % every == 0 or n == epochs): return
             parts = " + ".join(f"{k.replace('_', ' ')} {float(logs[k]):.4g}" for k in self.model.PARTS if k in logs)
@@ -542,7 +561,9 @@ def main(argv:list|None=None, # the arguments, without the program name; None: `
             return args.run(args)
         except CLIError as e: message, status = f"error: {_one_line(e)}", 2
         except MemoryError: message, status = "error: out of memory (try a smaller --hidden or --batch-size, or less data)", 2
-        except _Interrupted as e: message, status = f"interrupted ({signal.Signals(e.signum).name})", 128 + e.signum
+        except _Interrupted as e:
+            message = "interrupted" if e.signum == signal.SIGINT else f"interrupted ({signal.Signals(e.signum).name})"
+            status = 128 + e.signum
         except KeyboardInterrupt: message, status = "interrupted", 128 + signal.SIGINT
     print(f"{PROG}: {message}", file=sys.stderr)
     return status

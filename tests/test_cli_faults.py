@@ -243,6 +243,37 @@ def test_signal_while_writing_the_outputs(digits, earlier):
     assert not [p for p in os.listdir(out) if p.startswith(".")]
 
 
+class _SignalsWhenDropped:
+    "An object whose `__del__` sends `sig` to this process: Python drops what the signal's handler raises there."
+    def __init__(self, sig): self.sig = sig
+    def __del__(self): signal.raise_signal(self.sig)
+
+
+@pytest.mark.parametrize("sig, status, message", [
+    (signal.SIGINT, 130, "sparse-ae: interrupted\n"),
+    (signal.SIGTERM, 143, "sparse-ae: interrupted (SIGTERM)\n"),
+], ids=["SIGINT", "SIGTERM"])
+def test_signal_lost_in_a_del_still_stops_training(sig, status, message, digits, tmp_path):
+    "A signal whose exception Python drops (raised inside a `__del__`, in epoch 2 of 30) still ends `train` that epoch."
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as in a process of its own
+    real_progress, ends = cli._progress, []
+    def progress_and_a_drop(keras, epochs, stream=None):
+        callback = real_progress(keras, epochs, stream)
+        class Dropping(type(callback)):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == 1: _SignalsWhenDropped(sig)  # made and dropped at once, in training
+            def on_epoch_end(self, epoch, logs=None):
+                ends.append(epoch)
+                super().on_epoch_end(epoch, logs)
+        callback.__class__ = Dropping
+        return callback
+    with mock.patch.object(cli, "_progress", progress_and_a_drop):
+        code, stdout, err = run("train", "--data", digits, "--hidden", 8, "--epochs", 30, "--out", tmp_path / "out")
+    assert (code, err) == (status, message)
+    assert ends == [0, 1]  # the epoch in which the signal came was the last
+    assert _listing(tmp_path) == []
+
+
 def _start(argv, sighup=signal.SIG_DFL):
     "Start `sparse-ae ARGV` with default signal dispositions (SIGHUP's as given): a background job of a non-interactive shell inherits SIGINT ignored, a terminal's gives the default."
     def dispositions():
@@ -277,7 +308,10 @@ def test_signal_during_training(sig, status, message, digits, tmp_path):
         _wait_for(proc, b"epoch 1/")  # training has begun
         time.sleep(0.5)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
+        try: _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"still training 60 s after {sig.name}; its stderr: {proc.communicate()[1].decode()[-3000:]}")
     finally:
         if proc.poll() is None: proc.kill()
     assert proc.returncode == status, err
