@@ -16,11 +16,13 @@
   `--xla_dump_to`): for each computation the loops (fusions and dots) over arrays of 1 MB or more, and the megabytes
   they read and write, counted in passes over the weights (XLA on a CPU gives each output of a computation a loop
   of its own, which reads its inputs again).
-- `--levers`: three small A/Bs at 784-4096 / 1024, each pair of calls taken in turn: the hidden layer as the step
+- `--levers`: four small A/Bs at 784-4096 / 1024, each pair of calls taken in turn: the hidden layer as the step
   runs it (a oneDNN product, then the XLA stage) against oneDNN's product with the bias and sigmoid fused into it;
   the suite's five ceiling products independent in one `tf.function` (as the ceiling runs them) against chained one
   after another (as the step's dependencies order them); the loop that writes Adam's new weights,
-  `w - a m / (sqrt(v) + eps)`, against the same loop without the square root and the division, compiled alone.
+  `w - a m / (sqrt(v) + eps)`, against the same loop without the square root and the division, compiled alone;
+  W2's Adam update (its three new arrays and the guard's sum) and the step's last product, `x^T delta2`, independent
+  in one `tf.function` (could TensorFlow overlap the two?) against one after the other, and each alone.
 - `--guard`: the package's fit with its guard whole, with its finiteness checks but no copies to restore from,
   and with no guard at all, against a plain tuned Keras fit, 3-epoch fits taken in turn. The patches are the step's
   (`steps`); a fit that runs in chunks keeps, in every version, the one copy a chunk takes for its replay (*Feeds*).
@@ -279,7 +281,7 @@ def adam(hidden=4096, rounds=3):
 
 
 def levers(hidden=4096, batch=1024, rounds=9):
-    "Three A/Bs in ms, pairs taken in turn: the fused hidden layer, the ceiling's products chained, Adam's weight loop without its division."
+    "Four A/Bs in ms, taken in turn: the fused hidden layer, the ceiling's products chained, Adam's weight loop without its division, W2's update beside the last product."
     import tensorflow as tf
     rng = np.random.default_rng(0)
     x = tf.constant(suite.digits(batch))
@@ -304,9 +306,25 @@ def levers(hidden=4096, batch=1024, rounds=9):
     w, m, v = (tf.Variable(rng.random(784 * hidden, dtype=np.float32) + 0.1) for _ in range(3))
     with_division = tf.function(lambda: w.assign_sub(1e-9 * m / (tf.sqrt(v) + 1e-7)), jit_compile=True)
     without = tf.function(lambda: w.assign_sub(1e-9 * m * v), jit_compile=True)
+    delta2, g2 = tf.constant(rng.standard_normal((batch, hidden), dtype=np.float32)), tf.constant(rng.standard_normal((hidden, 784), dtype=np.float32))
+    w2, m2, v2 = (tf.Variable(rng.random((hidden, 784), dtype=np.float32) + 0.1) for _ in range(3))
+    @tf.function(jit_compile=True)
+    def update_w2():  # Adam's three new arrays for W2 and the guard's sum of the new weights, as the update computes them
+        m_new, v_new = 0.9 * m2 + 0.1 * g2, 0.999 * v2 + 0.001 * g2 * g2
+        w_new = w2 - 1e-3 * m_new / (tf.sqrt(v_new) + 1e-7)
+        return w_new, m_new, v_new, tf.reduce_sum(w_new)
+    last_product = lambda: tf.reduce_sum(tf.matmul(x, delta2, transpose_a=True))  # W1's gradient, the step's last product
+    @tf.function
+    def side_by_side(): return update_w2()[3] + last_product()
+    @tf.function
+    def after():
+        done = update_w2()[3]
+        with tf.control_dependencies([done]): return done + last_product()
     pairs = {"the hidden layer": {"oneDNN product, then the XLA stage": product_then_stage, "oneDNN product with bias and sigmoid fused": fused},
              "the ceiling's five products": {"independent (as the ceiling)": independent, "chained (as the step)": chained},
-             "Adam's weight loop, compiled alone": {"w - a m / (sqrt(v) + eps)": with_division, "w - a m v": without}}
+             "Adam's weight loop, compiled alone": {"w - a m / (sqrt(v) + eps)": with_division, "w - a m v": without},
+             "W2's update and the last product (x^T delta2)": {"independent, one tf.function": side_by_side, "the product after the update": after,
+                                                                "the product alone": tf.function(last_product), "the update alone": lambda: update_w2()[3]}}
     print(f"784-{hidden} / {batch}, TensorFlow, medians of {rounds} rounds of 10 calls, each pair taken in turn, load {suite.load()}")
     for title, runs in pairs.items():
         print(f"  {title}" + (f" (largest difference of the two outputs {gap:.1e})" if title == "the hidden layer" else ""))
