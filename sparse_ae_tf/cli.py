@@ -234,17 +234,18 @@ def _raise_received():
 def _signals_interrupt():
     "While the block runs, SIGINT, SIGTERM and SIGHUP raise `_Interrupted` (in the main thread, where they have their default action)."
     saved, hook = {}, sys.unraisablehook
-    _received.clear()
-    sys.unraisablehook = functools.partial(_drop_noted_interrupts, hook)
     if threading.current_thread() is threading.main_thread():
+        _received.clear()
         for name, default in (("SIGINT", signal.default_int_handler), ("SIGTERM", signal.SIG_DFL), ("SIGHUP", signal.SIG_DFL)):
             sig = getattr(signal, name, None)
             if sig is not None and signal.getsignal(sig) is default: saved[sig] = signal.signal(sig, _raise_interrupted)
+        if saved: sys.unraisablehook = functools.partial(_drop_noted_interrupts, hook)
     try: yield
     finally:
-        for sig, handler in saved.items(): signal.signal(sig, handler)
-        sys.unraisablehook = hook
-        _received.clear()
+        if saved:
+            for sig, handler in saved.items(): signal.signal(sig, handler)
+            sys.unraisablehook = hook
+            _received.clear()
 
 # %% ../nbs/07_cli.ipynb #dbcef886
 def _progress(keras, epochs:int, stream=None):
