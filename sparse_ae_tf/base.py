@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import keras
@@ -83,6 +84,28 @@ class BaseModel(keras.Model):
         "The model's output for `x` (checked first), as a numpy array."
         x = self.check_input(x, "x")
         return ops.convert_to_numpy(self.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        "Keras `predict`, an in-memory `x` checked first as `fit` checks it."
+        if _is_array(x): x = np.reshape(self.check_input(x, "x"), np.shape(x))
+        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
+                 return_dict=False, **kwargs):
+        "Keras `evaluate`, an in-memory `x` (and `y`, `sample_weight`) checked first as `fit` checks them (`fit`'s validation data: already checked)."
+        if _is_array(x) and not kwargs.get("_use_cached_eval_dataset"):
+            x = np.reshape(self.check_input(x, "x"), np.shape(x))
+            if y is not None: y = np.reshape(self.check_target(y, "y", len(x)), np.shape(y)) if self.target_is_input else self.check_target(y, "y", len(x))
+            if sample_weight is not None: sample_weight = _check_weights(sample_weight, len(x))
+        return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, steps=steps,
+                                callbacks=callbacks, return_dict=return_dict, **kwargs)
+
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        "Keras `save`; a `.keras` file is written beside `filepath` and renamed over it once whole, so a failed save leaves the file that was there."
+        if zipped is False or not str(filepath).endswith(".keras") or (not overwrite and os.path.exists(filepath)):
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        from sparse_ae_tf.files import atomic_path
+        with atomic_path(filepath) as tmp: super().save(tmp, overwrite=True, zipped=zipped, **kwargs)
 
     def explicit_step_pays(self, batch_size)->bool:
         "Whether `explicit_gradients` is faster than autodiff at `batch_size` here (None: unknown); the base has none."
@@ -202,6 +225,7 @@ class BaseModel(keras.Model):
 def _check_fit_options(epochs, verbose, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
     "Keras `fit`'s counting options, each checked with the package's message before anything is traced."
     check_int("epochs", epochs)
+    if epochs > 2**31 - 1: raise ValueError(f"`epochs` must be at most {2**31 - 1}, got epochs={epochs}")
     if not (isinstance(verbose, str) and verbose == "auto") and (_is_bool(verbose) or verbose not in (0, 1, 2)):
         raise ValueError(f"`verbose` must be one of ['auto', 0, 1, 2], got verbose={verbose!r}")
     check_int("initial_epoch", initial_epoch, 0, epochs - 1)

@@ -105,7 +105,9 @@ def _check_train_options(args):
         if args.sparsity != "topk" and args.k is not None:
             raise ValueError(f"`k` applies to sparsity='topk' only, got sparsity={args.sparsity!r}")
         if args.sparsity == "topk": args.k = v.check_int("k", args.k, maximum=args.hidden)
-    with _as_option("--epochs"): args.epochs = v.check_int("epochs", args.epochs)
+    with _as_option("--epochs"):
+        args.epochs = v.check_int("epochs", args.epochs)
+        if args.epochs > 2**31 - 1: raise ValueError(f"`epochs` must be at most {2**31 - 1}, got epochs={args.epochs}")
     with _as_option("--batch-size"): args.batch_size = v.check_int("batch_size", args.batch_size)
     with _as_option("--learning-rate"):
         args.learning_rate = v.check_number("learning_rate", args.learning_rate, low=0, low_open=True, dtype=f32)

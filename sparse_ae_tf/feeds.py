@@ -373,8 +373,10 @@ def _checked_validation(model, data, batch_size):
     if isinstance(data, tuple) and data and _is_array(data[0]):
         x = model.check_input(data[0], "validation_data[0]")
         y = None if len(data) < 2 or data[1] is None else model.check_target(data[1], "validation_data[1]", len(x))
+        if y is None and not model.target_is_input: raise ValueError(f"{type(model).__name__} needs targets: `validation_data=(x_val, y_val)`, got no y_val")
         w = None if len(data) < 3 or data[2] is None else _check_weights(data[2], len(x))
         return (x, y, w)
+    if _is_array(data) and not model.target_is_input: raise ValueError(f"{type(model).__name__} needs targets: `validation_data=(x_val, y_val)`, got an array alone")
     return model.check_input(data, "validation_data") if _is_array(data) else data
 
 def _prepare_step(model, batch_size, feed):
@@ -411,9 +413,10 @@ class _FitPlan:
         validation_split = check_number("validation_split", validation_split, 0, 1, high_open=True)
         self.callbacks, self.x, self.y, self.sample_weight = [self.guard] + _check_callbacks(callbacks), x, y, sample_weight
         if x is None: raise ValueError("`x` must be the training data, got x=None")
-        arrays, stream = None, False
+        arrays, stream, step_batch = None, False, self.batch_size
         if _is_array(x):
             arrays, validation_data = self._checked_arrays(validation_split, validation_data)
+            self.batch_size = step_batch = min(self.batch_size, len(arrays[0]))  # a batch larger than the data is all of it, as in Keras (no indices made for the rest)
             if steps_per_epoch is not None:  # Keras's own feed counts the steps: it gets the checked arrays
                 (self.x, self.y, self.sample_weight), arrays = arrays, None
                 _build_for(model, (self.x[:1],) if self.y is None else (self.x[:1], self.y[:1]))
@@ -437,7 +440,7 @@ class _FitPlan:
             self.callbacks.insert(0, self.feed)
         lengths = [getattr(d, "cardinality", lambda: 0)() for d in (getattr(self.feed, "data", None), self.validation_data)]
         self.unsized = any(int(n) == -2 for n in lengths)  # tf.data.UNKNOWN_CARDINALITY: Keras learns it in the first epoch
-        _prepare_step(model, batch_size or 32, self.feed)
+        _prepare_step(model, step_batch, self.feed)
         settings = {"batch_size": batch_size or 32, "shuffle": bool(shuffle)}
         for c in self.callbacks:  # a callback that saves the run's state (`TrainingCheckpoint`) learns what else to save
             if hasattr(c, "set_fit_context"): c.set_fit_context([p for p in self.callbacks if p is not c], settings)
