@@ -20,7 +20,7 @@ from sklearn.base import OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .estimators import SparseAEEstimator
+from .estimators import SparseAEEstimator, _seeded
 from .metrics import reconstruction_error
 from .validation import check_bool, check_choice, check_int, check_number
 
@@ -146,7 +146,8 @@ class _ReconstructionDetector(SparseAEEstimator):
         new.hidden_dim_ = _auto_hidden_dim(Z) if isinstance(self.hidden_dim, str) else self.hidden_dim
         models, histories = [], []
         for member_seed in np.random.default_rng(seed).integers(2**31, size=self.n_estimators):  # unrelated across seeds
-            new._train(Z, new.hidden_dim_, int(member_seed), self.validation_fraction, self.patience)
+            with _seeded(None if self.random_state is None else int(member_seed)):
+                new._train(Z, new.hidden_dim_, int(member_seed), self.validation_fraction, self.patience)
             models.append(new.model_), histories.append(new.history_)
         new.models_, new.histories_, new.model_, new.history_ = models, histories, models[0], histories[0]
         new.decision_scores_ = new._errors(Z)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import random
 import warnings
 from contextlib import contextmanager
 from numbers import Integral
@@ -45,6 +46,22 @@ def _check_random_state(random_state)->int:
     except ValueError: raise ValueError(message) from None
     return int(random_state) if isinstance(random_state, Integral) else int(rng.randint(2**31 - 1))
 
+# %% ../nbs/12_estimators.ipynb #824f90e4
+@contextmanager
+def _seeded(seed:int|None, # the seed of everything the block draws; None: the generators as they are
+           ):
+    "Seed Keras, NumPy and Python for the block, then put back their global generators' states (TensorFlow's seed stays set)."
+    if seed is None: yield; return
+    from keras.src.backend.common import global_state
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    saved = np.random.get_state(), random.getstate(), [global_state.get_global_attribute(k) for k in (GLOBAL_RANDOM_SEED, GLOBAL_SEED_GENERATOR)]
+    keras.utils.set_random_seed(seed)
+    try: yield
+    finally:
+        np.random.set_state(saved[0]); random.setstate(saved[1])
+        for k, v in zip((GLOBAL_RANDOM_SEED, GLOBAL_SEED_GENERATOR), saved[2]): global_state.set_global_attribute(k, v)
+
 # %% ../nbs/12_estimators.ipynb #e34b8347
 class SparseAEEstimator(BaseEstimator):
     "What the package's scikit-learn estimators share: parameter checks, training through `fit`, a NumPy forward pass."
@@ -77,12 +94,11 @@ class SparseAEEstimator(BaseEstimator):
         "Check everything, then train `model_` on `X`; returns `X` as validated."
         seed = self._check_params()
         X = validate_data(self, X, dtype=_FLOAT_DTYPES)
-        self._train(X, self.hidden_dim, seed)
+        with _seeded(None if self.random_state is None else seed): self._train(X, self.hidden_dim, seed)
         return X
 
     def _new_model(self, X, hidden_dim:int, seed:int)->SparseAutoencoder:
-        "A compiled `SparseAutoencoder` of the estimator's settings for validated `X` (its weights drawn from `seed` when `random_state` is set)."
-        if self.random_state is not None: keras.utils.set_random_seed(seed)
+        "A compiled `SparseAutoencoder` of the estimator's settings for validated `X` (its weights drawn from the seed `_seeded` sets, when `random_state` is set)."
         model = SparseAutoencoder(X.shape[1], hidden_dim, sparsity=self.sparsity, rho=self.rho, beta=self.beta,
                                   l1=self.l1, k=self.k, weight_decay=self.weight_decay,
                                   hidden_activation=self.hidden_activation, output_activation=self.output_activation,
