@@ -170,15 +170,20 @@ class _ReconstructionDetector(SparseAEEstimator):
     def _scaled(self, X): return ((X - self.center_) / self.scale_).astype(X.dtype, copy=False)
 
     def _errors(self, Z):
-        "Mean over `models_` of the reconstruction error `0.5 * sum((z_hat - z)**2)` of each row of scaled `Z`."
+        "Mean over `models_` of the reconstruction error `0.5 * sum((z_hat - z)**2)` of each row of scaled `Z`, in float64 (as `reconstruction_error` sums)."
         one, errors = copy.copy(self), []
         for one.model_ in self.models_: errors.append(reconstruction_error(Z, one._decode(one._encode(Z))))
-        return np.mean(errors, 0).astype(Z.dtype, copy=False)
+        return np.mean(errors, 0)
 
     def _anomaly_scores(self, X):
-        "Reconstruction errors of new examples `X` (higher = more anomalous)."
+        "Reconstruction errors of new examples `X` in float64 (higher = more anomalous); float32 rows that overflow float32 arithmetic are scored again in float64."
         check_is_fitted(self)
-        return self._errors(self._scaled(validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)))
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        if X.dtype == np.float64: return self._errors(self._scaled(X))
+        with np.errstate(over="ignore", invalid="ignore"): scores = self._errors(self._scaled(X))  # fast: at the data's precision
+        redo = ~np.isfinite(scores)  # finite float32 values (up to 3.4e38) can overflow the scaling or the matrix products
+        if redo.any(): scores[redo] = self._errors(self._scaled(X[redo].astype(np.float64)))
+        return scores
 
     def _set_threshold_from_contamination(self):
         "`threshold_`: the `1 - contamination` quantile of the training errors."
@@ -289,7 +294,7 @@ class SparseAEDetector(_ReconstructionDetector):
         return np.where(scores > self.threshold_, confidence, 1 - confidence)
 
     def set_threshold(self,
-                      rule:str|None=None, # "mean_std", "max", "contamination" or "value"; None: implied by the parameter given
+                      rule:str|None=None, # "mean_std", "max", "contamination" or "value"; None: implied by the parameter given (another rule's parameter is refused)
                       n_std:float|None=None, # standard deviations above the mean (rule "mean_std")
                       contamination:float|None=None, # fraction of training examples flagged (rule "contamination")
                       threshold_value:float|None=None, # the threshold itself (rule "value")
@@ -305,6 +310,9 @@ class SparseAEDetector(_ReconstructionDetector):
                                  + ", ".join(f"{k}={v!r}" for k, v in given.items()) if given else
                                  "pass `rule`, or one of n_std, contamination, threshold_value; got none of them")
             rule = implied.pop()
+        check_choice("rule", rule, RULES)
+        for k, v in given.items():  # a parameter of another rule would be ignored: refuse it
+            if _RULE_OF[k] != rule: raise ValueError(f"`{k}` applies to rule={_RULE_OF[k]!r} only, got {k}={v!r} with rule={rule!r}")
         params = dict(rule=rule, n_std=3.0, contamination=self.contamination, threshold_value=None) | given
         self.threshold_ = threshold_from_scores(self.decision_scores_, **params)  # validates before anything changes
         if "contamination" in given: self.set_params(contamination=contamination)

@@ -19,12 +19,12 @@ from .defaults import _check_compile_options, _check_half_precision, _check_lear
 from .feeds import epoch_rng
 from .feeds import _FitPlan, _StreamFeed, _check_weights, _chunked_train_function, _is_array, _runs_chunks, _strategy_scope
 from .steps import _jax_train_step, _replicas, _tf_train_step, _with_axis
-from .validation import _is_bool, check_array, check_int
+from .validation import _is_bool, check_array, check_bool, check_epochs, check_int
 
 _all_ = ["STEPS_PER_EXECUTION", "epoch_rng", "draws_random", "cpu_capabilities"]  # defined in *Compile defaults* and *Feeds*, importable from here as before
 
 # %% auto #0
-__all__ = ['BaseModel', 'batch_mean', 'STEPS_PER_EXECUTION', 'epoch_rng', 'draws_random', 'cpu_capabilities']
+__all__ = ['OUTPUT_RANGES', 'BaseModel', 'batch_mean', 'STEPS_PER_EXECUTION', 'epoch_rng', 'draws_random', 'cpu_capabilities']
 
 # %% ../nbs/00e_base.ipynb #6f3e9a27
 def _check_strategy_options(model, optimizer, jit_compile, steps_per_execution:int):
@@ -47,6 +47,10 @@ def _this_replica(tensors)->list:
     where = lambda device: (lambda spec: (spec.device_type, spec.device_index))(tf.DeviceSpec.from_string(device or ""))
     others = {where(d) for d in tf.distribute.get_strategy().extended.worker_devices} - {where(tf.constant(0).device)}
     return [t for t in tensors if where(getattr(t, "device", "")) not in others]
+
+# %% ../nbs/00e_base.ipynb #a7c3e1f0
+OUTPUT_RANGES = {"sigmoid": (0, 1), "hard_sigmoid": (0, 1), "tanh": (-1, 1), "softsign": (-1, 1), "relu": (0, math.inf),
+                 "softplus": (0, math.inf), "exponential": (0, math.inf), "elu": (-1, math.inf), "selu": (-1.7581, math.inf)}
 
 # %% ../nbs/00e_base.ipynb #c8ccc51a
 class BaseModel(keras.Model):
@@ -80,10 +84,19 @@ class BaseModel(keras.Model):
         if n is not None and len(y) != n: raise ValueError(f"`{name}` must have one row per example of `x` ({n}), got {len(y)}")
         return y
 
+    def warn_unreachable(self, y, name:str="y"):
+        "A warning when checked targets `y` hold values the model's `output_activation` cannot reach (raw 0-255 pixels against a sigmoid)."
+        low, high = OUTPUT_RANGES.get(getattr(self, "output_activation", None), (-math.inf, math.inf))
+        if not len(y) or (low == -math.inf and high == math.inf): return
+        y_min, y_max = float(np.min(y)), float(np.max(y))
+        if y_min < low or y_max > high:
+            warnings.warn(f"output_activation={self.output_activation!r} reconstructs values in [{low:g}, {high:g}], but `{name}` holds "
+                          f"values in [{y_min:g}, {y_max:g}]; scale `{name}` or use output_activation='linear'", stacklevel=5)
+
     def reconstruct(self, x, batch_size:int=1024)->np.ndarray:
         "The model's output for `x` (checked first), as a numpy array."
-        x = self.check_input(x, "x")
-        return ops.convert_to_numpy(self.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
+        x = self.check_input(x, "x")  # checked once: Keras's own `predict` below, not the checking one
+        return ops.convert_to_numpy(super().predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         "Keras `predict`, an in-memory `x` checked first as `fit` checks it."
@@ -197,7 +210,7 @@ class BaseModel(keras.Model):
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
         "Keras `fit`, with every input checked first, in-memory data kept on the device, and a guard against divergence."
-        _check_fit_options(epochs, verbose, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size, validation_freq)
+        _check_fit_options(epochs, verbose, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size, validation_freq, shuffle)
         if class_weight is not None: sample_weight, class_weight = _class_sample_weights(self, class_weight, y, sample_weight), None
         plan = _FitPlan(self, x, y, batch_size, epochs, callbacks, validation_split, validation_data, shuffle,
                         class_weight, sample_weight, steps_per_epoch)
@@ -222,10 +235,10 @@ class BaseModel(keras.Model):
         return plan.finish(history)
 
 # %% ../nbs/00e_base.ipynb #c0f1a7e2
-def _check_fit_options(epochs, verbose, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
-    "Keras `fit`'s counting options, each checked with the package's message before anything is traced."
-    check_int("epochs", epochs)
-    if epochs > 2**31 - 1: raise ValueError(f"`epochs` must be at most {2**31 - 1}, got epochs={epochs}")
+def _check_fit_options(epochs, verbose, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size, validation_freq, shuffle):
+    "Keras `fit`'s counting options and `shuffle`, each checked with the package's message before anything is traced."
+    check_bool("shuffle", shuffle)  # Keras's "batch" too: the package's feeds shuffle whole epochs or not at all
+    check_epochs("epochs", epochs)
     if not (isinstance(verbose, str) and verbose == "auto") and (_is_bool(verbose) or verbose not in (0, 1, 2)):
         raise ValueError(f"`verbose` must be one of ['auto', 0, 1, 2], got verbose={verbose!r}")
     check_int("initial_epoch", initial_epoch, 0, epochs - 1)

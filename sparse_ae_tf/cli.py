@@ -106,8 +106,7 @@ def _check_train_options(args):
             raise ValueError(f"`k` applies to sparsity='topk' only, got sparsity={args.sparsity!r}")
         if args.sparsity == "topk": args.k = v.check_int("k", args.k, maximum=args.hidden)
     with _as_option("--epochs"):
-        args.epochs = v.check_int("epochs", args.epochs)
-        if args.epochs > 2**31 - 1: raise ValueError(f"`epochs` must be at most {2**31 - 1}, got epochs={args.epochs}")
+        args.epochs = v.check_epochs("epochs", args.epochs)
     with _as_option("--batch-size"): args.batch_size = v.check_int("batch_size", args.batch_size)
     with _as_option("--learning-rate"):
         args.learning_rate = v.check_number("learning_rate", args.learning_rate, low=0, low_open=True, dtype=f32)
@@ -135,18 +134,6 @@ def _check_suffix(path, allowed, what:str) -> str:
         raise CLIError(f"{what} '{path}' must end in {' or '.join(allowed)}, got {suffix or 'no extension'!r}")
     return suffix
 
-def _csv_skiprows(path) -> int:
-    "Lines to skip before a CSV file's numbers: up to its first non-blank line, if that line holds no number."
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for i, line in enumerate(f):
-            if not line.strip(): continue
-            fields = [s.strip().strip('"') for s in line.split(",")]
-            def number(s):
-                try: float(s); return True
-                except ValueError: return False
-            return 0 if any(number(s) for s in fields) else i + 1
-    return 0
-
 def _check_npy_size(path, what:str):
     "A `CLIError` if the array in the .npy file `path`, with its float32 copy, would not fit in the memory available."
     from sparse_ae_tf.files import npy_size_error
@@ -162,6 +149,9 @@ def _check_npy_size(path, what:str):
 def _load(path, suffix, what):
     "The array stored in `path`, read as `suffix` says."
     if suffix == ".npy":
+        with open(path, "rb") as f:
+            if f.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+                raise CLIError(f"{what} '{path}' is not a .npy file (no NumPy header)")  # not NumPy's advice to unpickle it
         _check_npy_size(path, what)
         x = np.load(path, allow_pickle=False)
         if not isinstance(x, np.ndarray): raise ValueError("not a single .npy array")
@@ -170,6 +160,30 @@ def _load(path, suffix, what):
         warnings.simplefilter("ignore")
         return np.loadtxt(path, delimiter=",", skiprows=_csv_skiprows(path), ndmin=2, dtype=np.float64,
                           encoding="utf-8-sig", quotechar='"')
+
+# %% ../nbs/07_cli.ipynb #c5a1e7d1
+def _csv_fields(line:str) -> list:
+    "The comma-separated fields of a CSV line, without the spaces and double quotes around them."
+    return [s.strip().strip('"').strip() for s in line.split(",")]
+
+def _is_number(s:str) -> bool:
+    "Whether `s` reads as a float."
+    try: float(s); return True
+    except ValueError: return False
+
+def _is_header(first:list, below:list|None) -> bool:
+    "Whether a CSV file's first line, split into the fields `first`, is a header, given the fields of the line `below` it (None: no line)."
+    if not any(_is_number(s) for s in first): return True  # column names
+    if first != [str(i) for i in range(len(first))]: return False  # not pandas' column numbers 0,1,...,n-1
+    if len(first) >= 3: return True
+    return below is not None and not all(s.isascii() and s.lstrip("+-").isdigit() for s in below)  # the data are not integers
+
+def _csv_skiprows(path) -> int:
+    "Lines to skip before a CSV file's numbers: up to its first non-blank line, if `_is_header` says that line is a header."
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        lines = ((i, _csv_fields(line)) for i, line in enumerate(f) if line.strip())
+        first, below = next(lines, None), next(lines, (None, None))[1]
+    return first[0] + 1 if first is not None and _is_header(first[1], below) else 0
 
 # %% ../nbs/07_cli.ipynb #aac0d457
 def read_data(path, # a .npy or .csv file, one example per row
@@ -195,14 +209,33 @@ def read_data(path, # a .npy or .csv file, one example per row
                        f"the first in row {row}, column {col} (counting from 0)")
     return x
 
+# %% ../nbs/07_cli.ipynb #c5a1e7d3
+def _trial_write(root, # the folder where the outputs will be staged (`files.check_destination`'s answer)
+                 folder:bool=False, # the output is a folder (staged as a folder), not a file
+                ):
+    "Create and remove in `root` what writing the output creates first, a folder or a file: an `OSError` if it cannot."
+    if folder: os.rmdir(tempfile.mkdtemp(dir=root, prefix=".sparse-ae-check."))
+    else:
+        fd, name = tempfile.mkstemp(dir=root, prefix=".sparse-ae-check.")
+        os.close(fd); os.remove(name)
+
 # %% ../nbs/07_cli.ipynb #3d04b7e4
-def _check_output(path, folder:bool=False, names=()):
-    "A `CLIError` if `path` cannot be written (as a file, or as a folder receiving `names`), checked before any work."
-    try: _library().files.check_destination(path, folder=folder, names=names)
-    except OSError as e: raise CLIError(f"cannot write '{e.filename}': {e.strerror}") from None
+def _check_not_empty(path, what:str, option:str="--out"):
+    "A `CLIError` naming `option` if `path` is empty (an unset shell variable), which `Path` would read as the current folder."
+    if os.fspath(path) == "": raise CLIError(f"argument {option}: expected the {what}'s path, got an empty path ''")
+
+def _check_output(path, folder:bool=False, names=(), option:str="--out"):
+    "A `CLIError` naming `option` if `path` cannot be written (as a file, or as a folder receiving `names`), checked before any work."
+    _check_not_empty(path, "output folder" if folder else "output file", option)
+    try: root = _library().files.check_destination(path, folder=folder, names=names)
+    except OSError as e: raise CLIError(f"argument {option}: cannot write '{e.filename}': {e.strerror}") from None
+    try: _trial_write(root, folder)
+    except OSError as e:
+        raise CLIError(f"argument {option}: cannot write '{path}': nothing can be created in '{root}' ({e.strerror or _one_line(e)})") from None
 
 def _check_output_file(path, what:str="output file") -> str:
     "The extension of an output file `path` that can be written, or a `CLIError`."
+    _check_not_empty(path, what)
     suffix = _check_suffix(path, DATA_SUFFIXES, what)
     _check_output(path)
     return suffix
@@ -341,6 +374,7 @@ def _fit(lib, model, args, x_train:np.ndarray) -> dict:
     model.compile(optimizer=_optimizer(lib, args, len(x_train)))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="training stopped", category=RuntimeWarning)  # said below, in one line
+        warnings.filterwarnings("ignore", message="output_activation=", category=UserWarning)  # said before training, in the command's words
         history = model.fit(x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0,
                             callbacks=[_progress(lib.keras, args.epochs)]).history
     if "stopped" in history: raise CLIError(f"{history['stopped']}; nothing was written")
@@ -397,8 +431,8 @@ def _warn(message:str): print(f"{PROG}: warning: {message}", file=sys.stderr)
 def _train_command(args) -> int:
     "`sparse-ae train`: check, train, evaluate, write the output folder."
     _check_train_options(args)
+    _check_output(args.output, folder=True, names=OUTPUT_FILES)  # as given: Path("") is the current folder
     out = Path(args.output)
-    _check_output(out, folder=True, names=OUTPUT_FILES)
     x = read_data(args.data) if args.data is not None else None
     if x is not None and len(x) < 2: raise CLIError(f"data file '{args.data}' has 1 example; training and testing need at least 2")
     lib = _library()

@@ -86,8 +86,10 @@ def _check_half_precision(model):
                          "this one would emulate it, slower than float32 (or, with oneDNN held to AVX2, abort): use dtype='float32'")
 
 def _check_policy(model):
-    "Refuse at construction a policy that cannot train: pure float16 (no loss scaling), float64 on JAX outside its 64-bit mode."
+    "Refuse at construction a policy that cannot train: not floating point, pure float16 (no loss scaling), float64 on JAX outside its 64-bit mode."
     policy = model.dtype_policy
+    if not all(keras.backend.is_float_dtype(d) for d in (policy.compute_dtype, policy.variable_dtype)):
+        raise ValueError(f"`dtype` must be a floating-point policy ('float32', 'mixed_float16', 'mixed_bfloat16', ...), got dtype={policy.name!r}")
     if policy.name == "float16":  # measured: KSparseAutoencoder and the VAE diverge within 3 steps of Adam
         raise ValueError("dtype='float16' keeps the weights, gradients and Adam's moments in float16 without loss scaling "
                          "(nothing above 65504, small gradients lost): use dtype='mixed_float16' (float16 products, "

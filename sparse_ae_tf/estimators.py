@@ -5,7 +5,6 @@
 # %% ../nbs/12_estimators.ipynb #06846480
 from __future__ import annotations
 
-import math
 import random
 import warnings
 from contextlib import contextmanager
@@ -21,17 +20,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .models import SparseAutoencoder
+from .models import SPARSITIES, SparseAutoencoder
 from .sparsity import TopK
-from .validation import check_activation, check_int, check_number
+from .validation import check_activation, check_choice, check_int, check_number
 
 # %% auto #0
 __all__ = ['SparseAEEstimator', 'SparseAETransformer']
 
 # %% ../nbs/12_estimators.ipynb #824f90e2
 _FLOAT_DTYPES = (np.float64, np.float32)
-_OUTPUT_RANGES = {"sigmoid": (0, 1), "hard_sigmoid": (0, 1), "tanh": (-1, 1), "softsign": (-1, 1), "relu": (0, math.inf),
-                  "softplus": (0, math.inf), "exponential": (0, math.inf), "elu": (-1, math.inf), "selu": (-1.7581, math.inf)}
 
 def _dense(layer, X):
     "A fitted `Dense` layer applied to `X` in NumPy at `X`'s precision (float64 stays float64)."
@@ -50,17 +47,25 @@ def _check_random_state(random_state)->int:
 @contextmanager
 def _seeded(seed:int|None, # the seed of everything the block draws; None: the generators as they are
            ):
-    "Seed Keras, NumPy and Python for the block, then put back their global generators' states (TensorFlow's seed stays set)."
+    "Seed Keras, NumPy, Python and TensorFlow for the block, as `keras.utils.set_random_seed` does, then put back their global states."
     if seed is None: yield; return
     from keras.src.backend.common import global_state
     from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+    from keras.src.utils.module_utils import tensorflow as tf
     from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
-    saved = np.random.get_state(), random.getstate(), [global_state.get_global_attribute(k) for k in (GLOBAL_RANDOM_SEED, GLOBAL_SEED_GENERATOR)]
+    keys = GLOBAL_RANDOM_SEED, GLOBAL_SEED_GENERATOR
+    saved = np.random.get_state(), random.getstate(), [global_state.get_global_attribute(k) for k in keys]
+    if tf.available:  # Keras seeds TensorFlow whenever it is installed, on the JAX backend too (for tf.data)
+        from tensorflow.python.eager import context
+        tf_saved = context.global_seed(), getattr(context.context(), "_rng", None)  # the seed and the generator of op seeds
     keras.utils.set_random_seed(seed)
     try: yield
     finally:
         np.random.set_state(saved[0]); random.setstate(saved[1])
-        for k, v in zip((GLOBAL_RANDOM_SEED, GLOBAL_SEED_GENERATOR), saved[2]): global_state.set_global_attribute(k, v)
+        for k, v in zip(keys, saved[2]): global_state.set_global_attribute(k, v)
+        if tf.available:
+            context.set_global_seed(tf_saved[0])  # what `tf.random.set_seed` sets, None included
+            if tf_saved[1] is not None: context.context()._rng = tf_saved[1]  # op seeds go on from where they were
 
 # %% ../nbs/12_estimators.ipynb #e34b8347
 class SparseAEEstimator(BaseEstimator):
@@ -71,6 +76,9 @@ class SparseAEEstimator(BaseEstimator):
         check_number("learning_rate", self.learning_rate, low=0, low_open=True, dtype="float32")
         check_activation("hidden_activation", self.hidden_activation)
         check_activation("output_activation", self.output_activation)
+        check_choice("sparsity", self.sparsity, SPARSITIES)
+        if self.k is not None and self.sparsity != "topk":  # the model would ignore it
+            raise ValueError(f"`k` applies to sparsity='topk' only, got k={self.k!r} with sparsity={self.sparsity!r}")
         return _check_random_state(self.random_state)
 
     def _check_epochs(self):
@@ -103,11 +111,7 @@ class SparseAEEstimator(BaseEstimator):
                                   l1=self.l1, k=self.k, weight_decay=self.weight_decay,
                                   hidden_activation=self.hidden_activation, output_activation=self.output_activation,
                                   loss=self.loss, noise=self.noise, noise_level=self.noise_level)
-        model.check_target(X, "X")
-        low, high = _OUTPUT_RANGES.get(model.output_activation, (-math.inf, math.inf))
-        if X.min() < low or X.max() > high:
-            warnings.warn(f"output_activation={model.output_activation!r} reconstructs values in [{low}, {high}], but X "
-                          f"holds values in [{X.min():.4g}, {X.max():.4g}]; scale X or use output_activation='linear'")
+        model.check_target(X, "X")  # its `fit` warns when the output activation cannot reach X
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=self.jit_compile)
         return model
 

@@ -90,6 +90,8 @@ class SparseAutoencoder(BaseModel):
                              f"got hidden_activation={self.hidden_activation!r}; use sparsity='l1' or 'topk' instead")
         if self.sparsity == "topk" and self.k is None:
             raise ValueError("sparsity='topk' needs `k`, the number of units kept per example, got k=None")
+        if self.sparsity != "topk" and self.k is not None:
+            raise ValueError(f"`k` applies to sparsity='topk' only, got k={self.k!r} with sparsity={self.sparsity!r}")
         if self.loss_name == "bce" and self.output_activation != "sigmoid":
             raise ValueError(f"loss='bce' needs output_activation='sigmoid', got output_activation={self.output_activation!r}")
 

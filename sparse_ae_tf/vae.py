@@ -12,7 +12,7 @@ from keras import ops
 from . import document_parameters
 from .base import BaseModel, batch_mean
 from .models import RECONSTRUCTION_LOSSES
-from .validation import check_activation, check_array, check_choice, check_int, check_ints, check_number, check_seed
+from .validation import check_activation, check_array, check_choice, check_int, check_ints, check_memory, check_number, check_seed
 
 # %% auto #0
 __all__ = ['GaussianSampling', 'bce_sum', 'VariationalAutoencoder']
@@ -75,6 +75,10 @@ class VariationalAutoencoder(BaseModel):
         super().__init__(**kwargs)
         self.input_dim, self.latent_dim = check_int("input_dim", input_dim), check_int("latent_dim", latent_dim)
         self.hidden_dims = check_ints("hidden_dims", hidden_dims)
+        dims = (self.input_dim,) + self.hidden_dims + (self.latent_dim,)  # the encoder; the decoder mirrors it, z_log_var is one more head
+        n_weights = 2 * sum((a + 1) * b for a, b in zip(dims, dims[1:])) + (self.hidden_dims[-1] + 1) * self.latent_dim
+        check_memory("latent_dim" if self.latent_dim > max(self.hidden_dims) else "hidden_dims",
+                     latent_dim if self.latent_dim > max(self.hidden_dims) else hidden_dims, 16 * n_weights)
         self.hidden_activation, self.beta = check_activation("hidden_activation", hidden_activation), check_number("beta", beta, low=0)
         self.loss_name, self.seed = check_choice("loss", loss, tuple(_VAE_LOSSES)), check_seed("seed", seed)
         self.reconstruction_loss = _VAE_LOSSES[loss]
@@ -137,7 +141,7 @@ class VariationalAutoencoder(BaseModel):
                seed:int=0, # seed of numpy's generator for z
               ):
         "`n` new examples: the decoder's output for `z ~ N(0, I)`."
-        return self.decode(np.random.default_rng(seed).standard_normal((check_int("n", n), self.latent_dim)))
+        return self.decode(np.random.default_rng(check_seed("seed", seed, allow_none=False)).standard_normal((check_int("n", n), self.latent_dim)))
 
     def negative_elbo(self, x, n_samples:int=1, # draws of z per example
                       seed:int=0, # seed of numpy's generator for the draws

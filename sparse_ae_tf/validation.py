@@ -12,8 +12,8 @@ from numbers import Integral, Real
 import numpy as np
 
 # %% auto #0
-__all__ = ['check_int', 'check_number', 'check_choice', 'check_bool', 'check_seed', 'check_ints', 'check_activation',
-           'available_memory', 'check_memory', 'check_array']
+__all__ = ['check_int', 'check_epochs', 'check_number', 'check_choice', 'check_bool', 'check_seed', 'check_ints',
+           'check_activation', 'available_memory', 'check_memory', 'check_array']
 
 # %% ../nbs/00a_validation.ipynb #ff678bd8
 def _refuse(name, what, value):
@@ -41,6 +41,14 @@ def check_int(name:str, # the argument's name, for the message
         _refuse(name, "an integer" + _bounds(minimum, maximum), value)
     return int(value)
 
+def check_epochs(name:str, # the argument's name, for the message
+                 value, # what the caller passed
+                )->int:
+    "`value` as a number of epochs, an integer in [1, 2**31 - 1] (Keras counts epochs in int32); a `ValueError` naming `name` otherwise."
+    value = check_int(name, value)
+    if value > 2**31 - 1: raise ValueError(f"`{name}` must be at most {2**31 - 1}, got {name}={value}")
+    return value
+
 # %% ../nbs/00a_validation.ipynb #7991914f
 def check_number(name:str, # the argument's name, for the message
                  value, # what the caller passed
@@ -48,18 +56,20 @@ def check_number(name:str, # the argument's name, for the message
                  high:float|None=None, # the upper bound; None: none
                  low_open:bool=False, # the lower bound itself is not allowed
                  high_open:bool=False, # the upper bound itself is not allowed
-                 dtype:str|None=None, # also refuse a value that is not finite in this dtype (1e39 is inf in float32); None: float32, named only when it is why
+                 dtype:str|None=None, # also hold the value as this dtype holds it (1e39 is inf in float32, 1e-46 is 0); None: float32, named only when it is why
                 )->float:
-    "`value` as a finite `float`; a `ValueError` naming `name` unless it is a finite number within the bounds, finite in float32 too."
+    "`value` as a finite `float`; a `ValueError` naming `name` unless it is a finite number within the bounds, as float32 holds it too."
+    def within(v): return ((low is None or (v > low if low_open else v >= low))
+                           and (high is None or (v < high if high_open else v <= high)))
     ok = not _is_bool(value) and isinstance(value, Real) and math.isfinite(value)
-    limit, overflow = dtype or "float32", False  # the package computes in float32: 1e39 would be infinite there
+    limit, rounded = dtype or "float32", False  # the package computes in float32: 1e39 is infinite there, 1e-46 is 0
     if ok:
-        with np.errstate(over="ignore"): overflow = not bool(np.isfinite(np.asarray(value, limit)))
-        ok = not overflow
-    if ok and low is not None: ok = value > low if low_open else value >= low
-    if ok and high is not None: ok = value < high if high_open else value <= high
+        with np.errstate(over="ignore", under="ignore"): held = float(np.asarray(value, limit))
+        ok = within(value)
+        rounded = ok and not (math.isfinite(held) and within(held))
+        ok = ok and not rounded
     if not ok:
-        what = "a finite number" + _bounds(low, high, low_open, high_open) + (f" (in {np.dtype(limit).name})" if dtype or overflow else "")
+        what = "a finite number" + _bounds(low, high, low_open, high_open) + (f" (in {np.dtype(limit).name})" if dtype or rounded else "")
         _refuse(name, what, value)
     return float(value)
 

@@ -1,6 +1,7 @@
 """Cross-module checks of the anomaly detector and the denoising mode: pickling, cloning, rules, noisy training."""
 import os
 import pickle
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -42,6 +43,37 @@ def test_every_rule_matches_threshold_from_scores(fitted, rule, kw):
     assert det.threshold_ == pytest.approx(threshold_from_scores(fitted.decision_scores_, rule, **kw))
     x = _blobs(100, 4, shift=0.1)
     np.testing.assert_array_equal(det.predict(x), (det.decision_function(x) > det.threshold_).astype(int))
+
+
+def test_huge_finite_float32_rows_get_finite_ordered_scores(fitted):
+    "Finite float32 values up to 3.4e38 are not rounded to inf scores (which would tie): float64 scores, in order."
+    import warnings
+    x = _blobs(4, 9)
+    x[0, 0], x[1, 0], x[2], x[3, ::2] = 1e20, 1e30, 3e38, -3e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no "overflow encountered in cast"
+        scores = fitted.decision_function(x)
+    assert scores.dtype == np.float64 and np.isfinite(scores).all()
+    assert fitted.threshold_ < scores[0] < scores[1] < scores[3]
+    np.testing.assert_array_equal(fitted.predict(x), np.ones(4, int))
+    np.testing.assert_allclose(scores, fitted.decision_function(x.astype(np.float64)), rtol=1e-6)
+    assert fitted.decision_scores_.dtype == np.float64
+
+
+@pytest.mark.parametrize("rule,kw,message", [
+    ("max", dict(n_std=2), "`n_std` applies to rule='mean_std' only, got n_std=2 with rule='max'"),
+    ("mean_std", dict(contamination=0.2), "got contamination=0.2 with rule='mean_std'"),
+    ("contamination", dict(threshold_value=0.5), "got threshold_value=0.5 with rule='contamination'"),
+    ("value", dict(threshold_value=0.5, n_std=1.0), "got n_std=1.0 with rule='value'"),
+    ("median", dict(n_std=1.0), "rule='median'"),
+])
+def test_set_threshold_refuses_a_parameter_the_rule_does_not_use(fitted, rule, kw, message):
+    det = clone(fitted)
+    det.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+    before = det.threshold_, det.get_params()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        det.set_threshold(rule, **kw)
+    assert (det.threshold_, det.get_params()) == before
 
 
 def test_pickle_round_trip_keeps_scores_and_threshold(fitted, tmp_path):

@@ -156,6 +156,23 @@ def test_encode_and_score_default_outputs(trained, files, tmp_path):
     assert "wrote 500 scores to digits_scores.csv" in score.stdout
 
 
+def test_pandas_csv_header_is_not_an_example(trained, files, tmp_path):
+    "`DataFrame(x).to_csv(index=False)` heads the file with the column numbers 0,1,...: skipped, n rows scored as from .npy."
+    pd = pytest.importorskip("pandas")
+    x = np.load(files / "digits.npy")[:40]
+    pd.DataFrame(x).to_csv(tmp_path / "frame.csv", index=False)
+    assert (tmp_path / "frame.csv").read_text().startswith("0,1,2,3,")
+    np.save(tmp_path / "same.npy", x)
+    model = trained[0] / "model.keras"
+    for data in ("frame.csv", "same.npy"):
+        proc = sparse_ae("score", model, tmp_path / data, "-o", tmp_path / f"{data}_scores.npy")
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr  # no row [0, 1, ..., 783] out of the training range
+        assert "wrote 40 scores" in proc.stdout, proc.stdout
+    from_csv, from_npy = np.load(tmp_path / "frame.csv_scores.npy"), np.load(tmp_path / "same.npy_scores.npy")
+    assert from_csv.shape == (40,)
+    np.testing.assert_allclose(from_csv, from_npy, rtol=1e-5, atol=1e-6)
+
+
 def test_score_warns_outside_the_training_range(trained, files, tmp_path):
     "Data beyond [0, 1] (the digits' range, and a sigmoid output's): scored, with one warning line per reason."
     proc = sparse_ae("score", trained[0] / "model.keras", files / "bright.npy", "-o", tmp_path / "s.npy")

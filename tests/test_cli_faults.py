@@ -212,6 +212,37 @@ def test_read_only_destination(digits, earlier):
     assert _contents(out) == before
 
 
+def test_unwritable_destination_found_before_training(digits, tmp_path):
+    "A folder that `os.access` calls writable but where nothing can be created (/proc, even for root): refused before training."
+    target = Path("/proc") / "sae_out"
+    if not os.path.isdir("/proc"): pytest.skip("no /proc on this system")
+    code, stdout, err = run("train", "--data", digits, "--hidden", 8, "--epochs", 1, "--out", target)
+    _assert_error(code, stdout, err, f"argument --out: cannot write '{target}'", "'/proc'", trained=False)
+    assert stdout == "" and not os.path.exists(target)
+    code, stdout, err = run("score", tmp_path / "missing.keras", digits, "-o", target / "scores.csv")
+    _assert_error(code, stdout, err, f"argument --out: cannot write '{target / 'scores.csv'}'", trained=False)
+
+
+def test_empty_out_is_refused(digits, tmp_path, monkeypatch):
+    "`-o \"\"` (an unset shell variable) is not the current folder: refused by name, the user's files there untouched."
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics.json").write_text("my own metrics\n")
+    for argv in (["train", "--data", digits, "--hidden", 8, "--epochs", 1], ["encode", tmp_path / "m.keras", digits],
+                 ["score", tmp_path / "m.keras", digits]):
+        code, stdout, err = run(*argv, "-o", "")
+        _assert_error(code, stdout, err, "argument --out: ", "got an empty path ''", trained=False)
+        assert _listing(tmp_path) == ["metrics.json"] and (tmp_path / "metrics.json").read_text() == "my own metrics\n"
+
+
+def test_npy_without_numpy_header(tmp_path):
+    "A text file named .npy: 'not a .npy file', not NumPy's advice about pickles."
+    (tmp_path / "notes.npy").write_text("just some text\n")
+    code, stdout, err = run("train", "--data", tmp_path / "notes.npy", "--hidden", 8, "--epochs", 1, "--out", tmp_path / "out")
+    _assert_error(code, stdout, err, f"data file '{tmp_path / 'notes.npy'}' is not a .npy file (no NumPy header)", trained=False)
+    assert "pickle" not in err
+    assert _listing(tmp_path) == ["notes.npy"]
+
+
 def test_full_disk_for_encode_and_score(previous_run, digits, tmp_path):
     "`encode` and `score`: a full disk is one line, an earlier result file is intact, no temporary file is left."
     target = tmp_path / "scores.csv"

@@ -107,6 +107,8 @@ def _boom(*args, **kwargs):
     (dict(rho=1.5), "rho=1.5"),
     (dict(sparsity="topk", k=None), "k=None"),
     (dict(sparsity="topk", k=9, hidden_dim=4, hidden_activation="relu"), "k=9"),
+    (dict(sparsity="kl", k=3), "`k` applies to sparsity='topk' only, got k=3 with sparsity='kl'"),
+    (dict(sparsity=None, k=2, hidden_activation="relu"), "`k` applies to sparsity='topk' only, got k=2 with sparsity=None"),
     (dict(hidden_activation="relu"), "hidden_activation='relu'"),
     (dict(output_activation="softish"), "output_activation='softish'"),
     (dict(loss="l2"), "loss='l2'"),
@@ -206,3 +208,18 @@ def test_random_state_repeatable_and_none_varies():
     assert not np.allclose(c.transform(X), d.transform(X))
     rng_fit = SparseAETransformer(hidden_dim=4, epochs=1, random_state=np.random.RandomState(0)).fit(X)
     assert rng_fit.transform(X).shape == (60, 4)
+
+
+@pytest.mark.parametrize("cls", [SparseAETransformer, SparseAEOutlierDetector])
+@pytest.mark.parametrize("user_seed", [None, 7])
+def test_seeded_fit_puts_tensorflow_global_seed_back(cls, user_seed):
+    "`keras.utils.set_random_seed` sets TensorFlow's global seed; a seeded fit puts it back as it was, None included."
+    tf = pytest.importorskip("tensorflow")
+    from tensorflow.python.eager import context
+    try:
+        if user_seed is None: context.set_global_seed(None)
+        else: tf.random.set_seed(user_seed)
+        cls(hidden_dim=3, epochs=1, random_state=0).fit(np.random.default_rng(0).random((20, 4)))
+        assert context.global_seed() == user_seed
+    finally:
+        context.set_global_seed(None)

@@ -106,3 +106,9 @@ def test_mixed_float16_learning_rate_is_read_through_the_loss_scale_optimizer():
 
 if __name__ == "__main__":  # the grid on the backend this process runs (JAX, from the test above)
     print(json.dumps(grid()))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_policy_that_is_not_floating_point_is_refused_by_name(name):
+    for dtype in ("int32", "uint8"):
+        with pytest.raises(ValueError, match=f"`dtype` must be a floating-point policy .*got dtype='{dtype}'"): make(name, dtype)
