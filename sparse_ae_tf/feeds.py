@@ -296,9 +296,10 @@ class _StreamFeed(keras.callbacks.Callback):
     "One epoch of a streaming source per epoch of `fit`, read a chunk at a time, shuffled by the seed and the epoch."
     def __init__(self, model, source, batch_size, shuffle):
         import tensorflow as tf
-        from sparse_ae_tf.streaming import numpy_batches, source_info
+        from sparse_ae_tf.streaming import check_finite, numpy_batches, source_info
         super().__init__()
         info, self.epoch, self.seed, self.signature = source_info(source, model.input_dim), 0, 0, None
+        check_finite(source)  # a file's NaN refused before the first step, not after the steps that reach it
         self.input_dim = info["input_dim"]
         def epoch_batches(): yield from numpy_batches(source, batch_size, info["input_dim"], self.seed, self.epoch, shuffle, expect=info)
         self.data = tf.data.Dataset.from_generator(epoch_batches, output_signature=tf.TensorSpec((None, info["input_dim"]), tf.float32))

@@ -19,7 +19,7 @@ from .files import atomic_path, npy_size_error
 from .validation import check_int
 
 # %% auto #0
-__all__ = ['write_tfrecords', 'source_info', 'is_streaming', 'batches', 'pipeline_error', 'numpy_batches']
+__all__ = ['write_tfrecords', 'source_info', 'is_streaming', 'batches', 'pipeline_error', 'numpy_batches', 'check_finite']
 
 # %% ../nbs/13_streaming.ipynb #e128c12d
 _byte_bounds = getattr(np.lib, "array_utils", np).byte_bounds
@@ -332,3 +332,16 @@ def numpy_batches(source, # what `batches` reads
             raise ValueError(f"{pipeline_error(e)} (reading {where}, epoch {epoch}, after {rows} rows of it)") from None
         rows += len(batch)
         yield batch
+
+# %% ../nbs/13_streaming.ipynb #b7e0c1a2
+def check_finite(source, # a .npy path, a memory map or an array; any other source is left to the stream's own check
+                 chunk_bytes:int=16 * _CHUNK_BYTES, # float32 bytes read at a time
+                ):
+    "Read `source` once, a chunk at a time, and raise a `ValueError` naming its first NaN or infinite value (as float32) and the source."
+    info, arr = _inspect(source)
+    if info["kind"] not in ("npy", "memmap", "array"): return
+    mapping, (n, d) = _mapping(arr), arr.shape
+    step = max(1, chunk_bytes // (4 * d))
+    for start in range(0, n, step):
+        try: _finite(_read(arr, start, min(n, start + step), mapping), start)
+        except ValueError as e: raise ValueError(f"{e}: {_where(source)} (found before training)") from None

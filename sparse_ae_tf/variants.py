@@ -557,14 +557,15 @@ def pretrain_stack(x, # training examples, shape (n, input_dim)
     if not callable(method):
         epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
         learning_rate = check_number("learning_rate", learning_rate, 0, low_open=True)
+    from sparse_ae_tf.estimators import _seeded  # here, not at the top: that module brings scikit-learn
     inputs, out = check_array(x, "x"), []
     for i, d in enumerate(dims):
-        keras.utils.set_random_seed(seed + i)  # the weights, and the shuffling seed `fit` draws
-        ae = SparseAutoencoder(inputs.shape[1], d, **sae_kwargs)
-        if not callable(method):
-            ae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
-            ae.fit(inputs, epochs=epochs, batch_size=batch_size, verbose=verbose)
-        else: method(ae, inputs)  # the caller's trainer: the model modules do not import the training module
+        with _seeded(seed + i):  # the weights, and the shuffling seed `fit` draws; the caller's global generators put back after
+            ae = SparseAutoencoder(inputs.shape[1], d, **sae_kwargs)
+            if not callable(method):
+                ae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+                ae.fit(inputs, epochs=epochs, batch_size=batch_size, verbose=verbose)
+            else: method(ae, inputs)  # the caller's trainer: the model modules do not import the training module
         out.append(ae)
         inputs = ae.encode(inputs)
     return out

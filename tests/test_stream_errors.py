@@ -101,3 +101,14 @@ def test_header_claiming_more_than_the_file_is_not_out_of_memory(entry, tmp_path
         from test_cli_faults import run
         code, _, err = run("train", "--data", p, "--epochs", 1, "--out", tmp_path / "out")
         assert code == 2 and "truncated or corrupt" in err and "out of memory" not in err, err
+
+
+def test_nan_deep_in_a_file_is_refused_before_the_first_step(tmp_path):
+    x = np.random.default_rng(0).uniform(size=(140_000, 64)).astype("float32"); x[-1, 5] = np.nan  # past the first window of chunks
+    p = tmp_path / "x.npy"; np.save(p, x)
+    model = SparseAutoencoder(64, 8); model.compile(jit_compile=False); model.build((None, 64))
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=r"nan at row 139999, column 5.*x\.npy"):
+        model.fit(str(p), epochs=1, batch_size=1024, shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations) == 0
+    for a, b in zip(before, model.get_weights()): np.testing.assert_array_equal(a, b)
