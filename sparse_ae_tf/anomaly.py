@@ -85,7 +85,7 @@ class _ReconstructionDetector(SparseAEEstimator):
                  rho:float=0.1, # target mean activation (KL)
                  beta:float=3.0, # weight of the KL penalty
                  l1:float=1e-3, # weight of the L1 penalty
-                 k:int|None=None, # units kept per example (TopK)
+                 k:int|None=None, # units kept per example (TopK; ignored by the other sparsities)
                  weight_decay:float=1e-4, # lambda of `lambda/2 * sum(W**2)`
                  hidden_activation:str="sigmoid", # activation of the hidden layer ("sigmoid" for KL)
                  output_activation:str="sigmoid", # activation of the reconstruction ("sigmoid" suits `scaling="minmax"`)
@@ -162,7 +162,7 @@ class _ReconstructionDetector(SparseAEEstimator):
         # Keras spends more on an epoch's bookkeeping than on a small full-batch step: group the passes into few epochs
         epochs = self._epochs(len(X))
         per_epoch = max(d for d in range(1, epochs + 1) if epochs % d == 0 and (d == 1 or d * X.size <= 2**22))
-        self.history_ = model.fit(np.tile(X, (per_epoch, 1)), batch_size=len(X), epochs=epochs // per_epoch,
+        self.history_ = self._fit(model, np.tile(X, (per_epoch, 1)), batch_size=len(X), epochs=epochs // per_epoch,
                                   shuffle=False, verbose=self.verbose).history
         if self.history_.get("stopped"): warnings.warn(self.history_["stopped"], ConvergenceWarning)
         self.model_ = model

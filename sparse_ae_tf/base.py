@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings
 
 import keras
@@ -52,6 +53,13 @@ def _this_replica(tensors)->list:
 OUTPUT_RANGES = {"sigmoid": (0, 1), "hard_sigmoid": (0, 1), "tanh": (-1, 1), "softsign": (-1, 1), "relu": (0, math.inf),
                  "softplus": (0, math.inf), "exponential": (0, math.inf), "elu": (-1, math.inf), "selu": (-1.7581, math.inf)}
 
+def _stacklevel_outside()->int:
+    "The `stacklevel` of a warning raised by this function's caller that points at the first frame outside the package and Keras."
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("sparse_ae_tf", "keras"):
+        frame, level = frame.f_back, level + 1
+    return level
+
 # %% ../nbs/00e_base.ipynb #c8ccc51a
 class BaseModel(keras.Model):
     "A `keras.Model` whose objective is a sum of named parts, trained by a guarded, resident-data `fit`."
@@ -91,7 +99,7 @@ class BaseModel(keras.Model):
         y_min, y_max = float(np.min(y)), float(np.max(y))
         if y_min < low or y_max > high:
             warnings.warn(f"output_activation={self.output_activation!r} reconstructs values in [{low:g}, {high:g}], but `{name}` holds "
-                          f"values in [{y_min:g}, {y_max:g}]; scale `{name}` or use output_activation='linear'", stacklevel=5)
+                          f"values in [{y_min:g}, {y_max:g}]; scale `{name}` or use output_activation='linear'", stacklevel=_stacklevel_outside())
 
     def reconstruct(self, x, batch_size:int=1024)->np.ndarray:
         "The model's output for `x` (checked first), as a numpy array."

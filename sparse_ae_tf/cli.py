@@ -42,6 +42,8 @@ def _one_line(msg, limit:int=400) -> str:
     text = " ".join(str(msg).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
+def _warn(message:str): print(f"{PROG}: warning: {message}", file=sys.stderr)
+
 class _Parser(argparse.ArgumentParser):
     "An `ArgumentParser` whose errors raise `CLIError` instead of printing the usage and exiting."
     def error(self, message): raise CLIError(message)
@@ -178,12 +180,22 @@ def _is_header(first:list, below:list|None) -> bool:
     if len(first) >= 3: return True
     return below is not None and not all(s.isascii() and s.lstrip("+-").isdigit() for s in below)  # the data are not integers
 
+def _is_integers(fields:list|None) -> bool:
+    "Whether every field is written as an integer (None, no line: True)."
+    return fields is None or all(s.isascii() and s.lstrip("+-").isdigit() for s in fields)
+
 def _csv_skiprows(path) -> int:
-    "Lines to skip before a CSV file's numbers: up to its first non-blank line, if `_is_header` says that line is a header."
+    "Lines to skip before a CSV file's numbers: up to its first non-blank line, if `_is_header` says that line is a header; a warning when the file cannot tell."
     with open(path, encoding="utf-8-sig", newline="") as f:
         lines = ((i, _csv_fields(line)) for i, line in enumerate(f) if line.strip())
         first, below = next(lines, None), next(lines, (None, None))[1]
-    return first[0] + 1 if first is not None and _is_header(first[1], below) else 0
+    if first is None: return 0
+    header = _is_header(first[1], below)
+    if first[1] == [str(i) for i in range(len(first[1]))] and _is_integers(below):  # pandas' header, or an example of integers
+        n = len(first[1]); line = ",".join(first[1]) if n <= 4 else f"0,1,2,...,{n - 1}"
+        _warn(f"data file '{path}': its first line '{line}' was read as " + ("pandas' column header, not as an example" if header else
+              "an example, not as pandas' column header") + "; name the columns, or write the file without a header, to make it clear")
+    return first[0] + 1 if header else 0
 
 # %% ../nbs/07_cli.ipynb #aac0d457
 def read_data(path, # a .npy or .csv file, one example per row
@@ -220,11 +232,11 @@ def _trial_write(root, # the folder where the outputs will be staged (`files.che
         os.close(fd); os.remove(name)
 
 # %% ../nbs/07_cli.ipynb #3d04b7e4
-def _check_not_empty(path, what:str, option:str="--out"):
+def _check_not_empty(path, what:str, option:str="--output"):
     "A `CLIError` naming `option` if `path` is empty (an unset shell variable), which `Path` would read as the current folder."
     if os.fspath(path) == "": raise CLIError(f"argument {option}: expected the {what}'s path, got an empty path ''")
 
-def _check_output(path, folder:bool=False, names=(), option:str="--out"):
+def _check_output(path, folder:bool=False, names=(), option:str="--output"):
     "A `CLIError` naming `option` if `path` cannot be written (as a file, or as a folder receiving `names`), checked before any work."
     _check_not_empty(path, "output folder" if folder else "output file", option)
     try: root = _library().files.check_destination(path, folder=folder, names=names)
@@ -426,8 +438,6 @@ def _write_run(lib, out:Path, model, metrics:dict, x_test:np.ndarray):
             finally: plt.close(fig)
 
 # %% ../nbs/07_cli.ipynb #ece1d9bb
-def _warn(message:str): print(f"{PROG}: warning: {message}", file=sys.stderr)
-
 def _train_command(args) -> int:
     "`sparse-ae train`: check, train, evaluate, write the output folder."
     _check_train_options(args)

@@ -77,8 +77,6 @@ class SparseAEEstimator(BaseEstimator):
         check_activation("hidden_activation", self.hidden_activation)
         check_activation("output_activation", self.output_activation)
         check_choice("sparsity", self.sparsity, SPARSITIES)
-        if self.k is not None and self.sparsity != "topk":  # the model would ignore it
-            raise ValueError(f"`k` applies to sparsity='topk' only, got k={self.k!r} with sparsity={self.sparsity!r}")
         return _check_random_state(self.random_state)
 
     def _check_epochs(self):
@@ -108,12 +106,18 @@ class SparseAEEstimator(BaseEstimator):
     def _new_model(self, X, hidden_dim:int, seed:int)->SparseAutoencoder:
         "A compiled `SparseAutoencoder` of the estimator's settings for validated `X` (its weights drawn from the seed `_seeded` sets, when `random_state` is set)."
         model = SparseAutoencoder(X.shape[1], hidden_dim, sparsity=self.sparsity, rho=self.rho, beta=self.beta,
-                                  l1=self.l1, k=self.k, weight_decay=self.weight_decay,
+                                  l1=self.l1, k=self.k if self.sparsity == "topk" else None, weight_decay=self.weight_decay,
                                   hidden_activation=self.hidden_activation, output_activation=self.output_activation,
                                   loss=self.loss, noise=self.noise, noise_level=self.noise_level)
-        model.check_target(X, "X")  # its `fit` warns when the output activation cannot reach X
+        model.warn_unreachable(model.check_target(X, "X"), "X")  # in the estimator's words: its `fit`'s own warning is filtered
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=self.jit_compile)
         return model
+
+    def _fit(self, model, x, **kwargs):
+        "`model.fit(x, **kwargs)` without its output-range warning: `_new_model` gave it, naming X."
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="output_activation=", category=UserWarning)
+            return model.fit(x, **kwargs)
 
     def _train(self, X, hidden_dim:int, seed:int, validation_fraction:float=0.0, patience:int=10):
         "Train `model_` on validated `X`; with `validation_fraction`, stop when the error on that held-out share stops falling."
@@ -124,7 +128,7 @@ class SparseAEEstimator(BaseEstimator):
             order = np.random.default_rng(seed).permutation(len(X))
             fit, kwargs["validation_data"] = X[order[held_out:]], (X[order[:held_out]],)
             kwargs["callbacks"] = [keras.callbacks.EarlyStopping("val_reconstruction", patience=patience, mode="min", restore_best_weights=True)]
-        history = model.fit(fit, **kwargs).history
+        history = self._fit(model, fit, **kwargs).history
         if history.get("stopped"): warnings.warn(history["stopped"], ConvergenceWarning)
         self.history_, self.model_ = history, model
 
@@ -147,7 +151,7 @@ class SparseAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Spa
                  rho:float=0.1, # target mean activation (KL)
                  beta:float=3.0, # weight of the KL penalty
                  l1:float=1e-3, # weight of the L1 penalty
-                 k:int|None=None, # units kept per example (TopK)
+                 k:int|None=None, # units kept per example (TopK; ignored by the other sparsities, so a grid search may vary `sparsity` alone)
                  weight_decay:float=1e-4, # lambda of `lambda/2 * sum(W**2)`
                  hidden_activation:str="sigmoid", # activation of the hidden layer ("sigmoid" for KL)
                  output_activation:str="linear", # activation of the reconstruction; see the table above

@@ -62,7 +62,7 @@ class SparseAutoencoder(BaseModel):
                  **kwargs):
         super().__init__(**kwargs)
         self.input_dim, self.hidden_dim = check_int("input_dim", input_dim), check_int("hidden_dim", hidden_dim)
-        check_memory("hidden_dim", hidden_dim, 16 * (2 * self.input_dim + 1) * self.hidden_dim)  # weights, gradients, Adam's moments
+        check_memory("hidden_dim", hidden_dim, 4 * (2 * self.input_dim + 1) * self.hidden_dim, "the weights")  # what must fit to load it at all
         self.sparsity = check_choice("sparsity", sparsity, SPARSITIES)
         self.rho = check_number("rho", rho, 0, 1, low_open=True, high_open=True)
         self.beta, self.l1 = check_number("beta", beta, low=0), check_number("l1", l1, low=0)
@@ -147,6 +147,11 @@ class SparseAutoencoder(BaseModel):
                 "weight_decay": self.weight_decay, "hidden_activation": self.hidden_activation,
                 "output_activation": self.output_activation, "loss": self.loss_name,
                 "noise": self.noise, "noise_level": self.noise_level}
+
+    @classmethod
+    def from_config(cls, config):
+        "The model `get_config` describes; a file saved before `k` without topk was refused loads with that unused `k` left out."
+        return cls(**({**config, "k": None} if config.get("sparsity") != "topk" else config))
 
 # %% ../nbs/01_models.ipynb #dec40137
 def _sigmoid_slope(a): return a * (1 - a)

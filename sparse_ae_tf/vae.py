@@ -78,7 +78,7 @@ class VariationalAutoencoder(BaseModel):
         dims = (self.input_dim,) + self.hidden_dims + (self.latent_dim,)  # the encoder; the decoder mirrors it, z_log_var is one more head
         n_weights = 2 * sum((a + 1) * b for a, b in zip(dims, dims[1:])) + (self.hidden_dims[-1] + 1) * self.latent_dim
         check_memory("latent_dim" if self.latent_dim > max(self.hidden_dims) else "hidden_dims",
-                     latent_dim if self.latent_dim > max(self.hidden_dims) else hidden_dims, 16 * n_weights)
+                     latent_dim if self.latent_dim > max(self.hidden_dims) else hidden_dims, 4 * n_weights, "the weights")
         self.hidden_activation, self.beta = check_activation("hidden_activation", hidden_activation), check_number("beta", beta, low=0)
         self.loss_name, self.seed = check_choice("loss", loss, tuple(_VAE_LOSSES)), check_seed("seed", seed)
         self.reconstruction_loss = _VAE_LOSSES[loss]
@@ -138,10 +138,11 @@ class VariationalAutoencoder(BaseModel):
         return np.concatenate([ops.convert_to_numpy(self.decoder(b)) for b in _batches(z, batch_size)])
 
     def sample(self, n:int, # number of examples
-               seed:int=0, # seed of numpy's generator for z
+               seed:int|np.random.Generator|None=0, # seed of numpy's generator for z, a generator, or None for fresh draws
               ):
         "`n` new examples: the decoder's output for `z ~ N(0, I)`."
-        return self.decode(np.random.default_rng(check_seed("seed", seed, allow_none=False)).standard_normal((check_int("n", n), self.latent_dim)))
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed("seed", seed))
+        return self.decode(rng.standard_normal((check_int("n", n), self.latent_dim)))
 
     def negative_elbo(self, x, n_samples:int=1, # draws of z per example
                       seed:int=0, # seed of numpy's generator for the draws

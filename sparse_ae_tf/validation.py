@@ -59,14 +59,14 @@ def check_number(name:str, # the argument's name, for the message
                  dtype:str|None=None, # also hold the value as this dtype holds it (1e39 is inf in float32, 1e-46 is 0); None: float32, named only when it is why
                 )->float:
     "`value` as a finite `float`; a `ValueError` naming `name` unless it is a finite number within the bounds, as float32 holds it too."
-    def within(v): return ((low is None or (v > low if low_open else v >= low))
-                           and (high is None or (v < high if high_open else v <= high)))
+    def within(v, lo, hi): return ((lo is None or (v > lo if low_open else v >= lo)) and (hi is None or (v < hi if high_open else v <= hi)))
     ok = not _is_bool(value) and isinstance(value, Real) and math.isfinite(value)
     limit, rounded = dtype or "float32", False  # the package computes in float32: 1e39 is infinite there, 1e-46 is 0
     if ok:
-        with np.errstate(over="ignore", under="ignore"): held = float(np.asarray(value, limit))
-        ok = within(value)
-        rounded = ok and not (math.isfinite(held) and within(held))
+        with np.errstate(over="ignore", under="ignore"):  # the value and the bounds as that dtype holds them (0.3 is 0.3000000119)
+            held, lo, hi = (None if v is None else float(np.asarray(v, limit)) for v in (value, low, high))
+        ok = within(value, low, high)
+        rounded = ok and not (math.isfinite(held) and within(held, lo, hi))
         ok = ok and not rounded
     if not ok:
         what = "a finite number" + _bounds(low, high, low_open, high_open) + (f" (in {np.dtype(limit).name})" if dtype or rounded else "")

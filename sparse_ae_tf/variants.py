@@ -108,7 +108,7 @@ class ConvSparseAutoencoder(BaseModel):
         self.image_shape, self.filters = check_ints("image_shape", image_shape, 3), check_ints("filters", filters)
         self.kernel_size, self.strides = check_int("kernel_size", kernel_size), check_int("strides", strides)
         channels = (self.image_shape[2],) + self.filters  # each encoder kernel, mirrored by a decoder kernel
-        check_memory("filters", filters, 16 * 2 * sum((self.kernel_size ** 2 * a + 1) * b for a, b in zip(channels, channels[1:])))
+        check_memory("filters", filters, 4 * 2 * sum((self.kernel_size ** 2 * a + 1) * b for a, b in zip(channels, channels[1:])), "the weights")
         scale = self.strides ** len(self.filters)
         if self.image_shape[0] % scale or self.image_shape[1] % scale:
             raise ValueError(f"`image_shape` height and width must be multiples of strides**len(filters) = {scale}, "
@@ -295,7 +295,7 @@ class ContractiveAutoencoder(BaseModel):
                  **kwargs):
         super().__init__(**kwargs)
         self.input_dim, self.hidden_dim = check_int("input_dim", input_dim), check_int("hidden_dim", hidden_dim)
-        check_memory("hidden_dim", hidden_dim, 16 * (2 * self.input_dim + 1) * self.hidden_dim)  # weights, gradients, Adam's moments
+        check_memory("hidden_dim", hidden_dim, 4 * (2 * self.input_dim + 1) * self.hidden_dim, "the weights")  # what must fit to load it at all
         self.lam, self.weight_decay = check_number("lam", lam, low=0), check_number("weight_decay", weight_decay, low=0)
         self.hidden_activation = check_choice("hidden_activation", hidden_activation, tuple(_DERIVATIVES))
         self.output_activation = check_activation("output_activation", output_activation)
@@ -395,7 +395,7 @@ class KSparseAutoencoder(BaseModel):
                  **kwargs):
         super().__init__(**kwargs)
         self.input_dim, self.hidden_dim = check_int("input_dim", input_dim), check_int("hidden_dim", hidden_dim)
-        check_memory("hidden_dim", hidden_dim, 16 * (2 * self.input_dim + 1) * self.hidden_dim)  # weights, gradients, Adam's moments
+        check_memory("hidden_dim", hidden_dim, 4 * (2 * self.input_dim + 1) * self.hidden_dim, "the weights")  # what must fit to load it at all
         self.k = check_int("k", k, maximum=self.hidden_dim)
         self.k_aux = min(self.hidden_dim, 2 * self.k) if k_aux is None else check_int("k_aux", k_aux, maximum=self.hidden_dim)
         self.aux_coef, self.dead_after = check_number("aux_coef", aux_coef, low=0), check_int("dead_after", dead_after)
@@ -587,7 +587,7 @@ class StackedSparseAutoencoder(BaseModel):
         self.input_dim, self.hidden_dims = check_int("input_dim", input_dim), check_ints("hidden_dims", hidden_dims)
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
         dims = (self.input_dim,) + self.hidden_dims + (self.n_classes,)
-        check_memory("hidden_dims", hidden_dims, 16 * sum((a + 1) * b for a, b in zip(dims, dims[1:])))
+        check_memory("hidden_dims", hidden_dims, 4 * sum((a + 1) * b for a, b in zip(dims, dims[1:])), "the weights")
         self.hidden_activation = check_activation("hidden_activation", hidden_activation)
         self.weight_decay = check_number("weight_decay", weight_decay, low=0)
         policy = dict(dtype=self.dtype_policy)

@@ -217,10 +217,10 @@ def test_unwritable_destination_found_before_training(digits, tmp_path):
     target = Path("/proc") / "sae_out"
     if not os.path.isdir("/proc"): pytest.skip("no /proc on this system")
     code, stdout, err = run("train", "--data", digits, "--hidden", 8, "--epochs", 1, "--out", target)
-    _assert_error(code, stdout, err, f"argument --out: cannot write '{target}'", "'/proc'", trained=False)
+    _assert_error(code, stdout, err, f"argument --output: cannot write '{target}'", "'/proc'", trained=False)
     assert stdout == "" and not os.path.exists(target)
     code, stdout, err = run("score", tmp_path / "missing.keras", digits, "-o", target / "scores.csv")
-    _assert_error(code, stdout, err, f"argument --out: cannot write '{target / 'scores.csv'}'", trained=False)
+    _assert_error(code, stdout, err, f"argument --output: cannot write '{target / 'scores.csv'}'", trained=False)
 
 
 def test_empty_out_is_refused(digits, tmp_path, monkeypatch):
@@ -230,7 +230,7 @@ def test_empty_out_is_refused(digits, tmp_path, monkeypatch):
     for argv in (["train", "--data", digits, "--hidden", 8, "--epochs", 1], ["encode", tmp_path / "m.keras", digits],
                  ["score", tmp_path / "m.keras", digits]):
         code, stdout, err = run(*argv, "-o", "")
-        _assert_error(code, stdout, err, "argument --out: ", "got an empty path ''", trained=False)
+        _assert_error(code, stdout, err, "argument --output: ", "got an empty path ''", trained=False)
         assert _listing(tmp_path) == ["metrics.json"] and (tmp_path / "metrics.json").read_text() == "my own metrics\n"
 
 

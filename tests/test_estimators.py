@@ -107,8 +107,6 @@ def _boom(*args, **kwargs):
     (dict(rho=1.5), "rho=1.5"),
     (dict(sparsity="topk", k=None), "k=None"),
     (dict(sparsity="topk", k=9, hidden_dim=4, hidden_activation="relu"), "k=9"),
-    (dict(sparsity="kl", k=3), "`k` applies to sparsity='topk' only, got k=3 with sparsity='kl'"),
-    (dict(sparsity=None, k=2, hidden_activation="relu"), "`k` applies to sparsity='topk' only, got k=2 with sparsity=None"),
     (dict(hidden_activation="relu"), "hidden_activation='relu'"),
     (dict(output_activation="softish"), "output_activation='softish'"),
     (dict(loss="l2"), "loss='l2'"),
@@ -223,3 +221,13 @@ def test_seeded_fit_puts_tensorflow_global_seed_back(cls, user_seed):
         assert context.global_seed() == user_seed
     finally:
         context.set_global_seed(None)
+
+
+def test_k_is_ignored_by_the_other_sparsities_so_a_grid_search_may_vary_sparsity_alone():
+    from sklearn.model_selection import GridSearchCV
+    X = np.random.default_rng(0).random((60, 6))
+    search = GridSearchCV(SparseAETransformer(hidden_dim=4, k=2, hidden_activation="relu", epochs=1, random_state=0),
+                          {"sparsity": ["topk", "l1", None]}, cv=2, error_score="raise",
+                          scoring=lambda est, X, y=None: -float(np.mean((est.inverse_transform(est.transform(X)) - X) ** 2))).fit(X)
+    assert len(search.cv_results_["mean_test_score"]) == 3 and np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.model_.k == (2 if search.best_estimator_.sparsity == "topk" else None)
