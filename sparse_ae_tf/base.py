@@ -92,10 +92,12 @@ class BaseModel(keras.Model):
         if n is not None and len(y) != n: raise ValueError(f"`{name}` must have one row per example of `x` ({n}), got {len(y)}")
         return y
 
-    def warn_unreachable(self, y, name:str="y"):
+    def warn_unreachable(self, y, name:str="y", sample_weight=None):
         "A warning when checked targets `y` hold values the model's `output_activation` cannot reach (raw 0-255 pixels against a sigmoid)."
         low, high = OUTPUT_RANGES.get(getattr(self, "output_activation", None), (-math.inf, math.inf))
-        if not len(y) or (low == -math.inf and high == math.inf): return
+        if low == -math.inf and high == math.inf: return
+        if sample_weight is not None: y = y[np.asarray(sample_weight) != 0]  # rows of weight 0 are not trained on
+        if not len(y): return
         y_min, y_max = float(np.min(y)), float(np.max(y))
         if y_min < low or y_max > high:
             warnings.warn(f"output_activation={self.output_activation!r} reconstructs values in [{low:g}, {high:g}], but `{name}` holds "

@@ -190,6 +190,9 @@ def _csv_skiprows(path) -> int:
         lines = ((i, _csv_fields(line)) for i, line in enumerate(f) if line.strip())
         first, below = next(lines, None), next(lines, (None, None))[1]
     if first is None: return 0
+    if len(first[1]) > 1 and first[1][0] == "" and all(first[1][1:]):  # pandas' unnamed index column, read as a feature otherwise
+        raise CLIError(f"data file '{path}' starts with an unnamed column, the row index pandas writes by default (its first "
+                       "line begins with a comma); write the file with `DataFrame.to_csv(path, index=False)`")
     header = _is_header(first[1], below)
     if first[1] == [str(i) for i in range(len(first[1]))] and _is_integers(below):  # pandas' header, or an example of integers
         n = len(first[1]); line = ",".join(first[1]) if n <= 4 else f"0,1,2,...,{n - 1}"

@@ -453,8 +453,8 @@ class _FitPlan:
         if self.y is None and not model.target_is_input: raise ValueError(f"{type(model).__name__} needs targets: `fit(x, y)`, got y=None")
         y = model.check_target(self.y, "y", len(x)) if self.y is not None else None
         if y is None: model.check_target(x, "x")  # the input is the target
-        model.warn_unreachable(*((x, "x") if y is None else (y, "y")))
         w = None if self.sample_weight is None else _check_weights(self.sample_weight, len(x))
+        model.warn_unreachable(*((x, "x") if y is None else (y, "y")), sample_weight=w)
         if validation_split: (x, y, w), validation_data = _split_arrays([x, y, w], validation_split)
         return (x, y, w), validation_data
 

@@ -139,7 +139,7 @@ def available_memory()->int:
 def check_memory(name:str, # the argument that sets the size, for the message
                  value, # its value
                  n_bytes:float, # the memory it would take
-                 what:str="the weights and the optimizer's state", # what takes it, for the message
+                 what:str="the weights", # what takes it, for the message
                 ):
     "A `ValueError` naming `name` when `n_bytes` exceed the memory available now."
     free = available_memory()
