@@ -167,6 +167,9 @@ class _ReconstructionDetector(SparseAEEstimator):
         if self.history_.get("stopped"): warnings.warn(self.history_["stopped"], ConvergenceWarning)
         self.model_ = model
 
+    @property
+    def _transform(self): return None if self.scaling is None else f"scaling={self.scaling!r}"  # the members train on scaled `X`
+
     def _scaled(self, X): return ((X - self.center_) / self.scale_).astype(X.dtype, copy=False)
 
     def _errors(self, Z):

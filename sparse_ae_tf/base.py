@@ -92,7 +92,12 @@ class BaseModel(keras.Model):
         if n is not None and len(y) != n: raise ValueError(f"`{name}` must have one row per example of `x` ({n}), got {len(y)}")
         return y
 
-    def warn_unreachable(self, y, name:str="y", sample_weight=None):
+    def warn_unreachable(self,
+                         y, # checked targets
+                         name:str="y", # the argument that holds them, for the message
+                         sample_weight=None, # rows of weight 0 are left out (not trained on)
+                         transform:str|None=None, # the setting that made `y` from the caller's data (e.g. "scaling='standard'"), if any
+                        ):
         "A warning when checked targets `y` hold values the model's `output_activation` cannot reach (raw 0-255 pixels against a sigmoid)."
         low, high = OUTPUT_RANGES.get(getattr(self, "output_activation", None), (-math.inf, math.inf))
         if low == -math.inf and high == math.inf: return
@@ -100,8 +105,9 @@ class BaseModel(keras.Model):
         if not len(y): return
         y_min, y_max = float(np.min(y)), float(np.max(y))
         if y_min < low or y_max > high:
-            warnings.warn(f"output_activation={self.output_activation!r} reconstructs values in [{low:g}, {high:g}], but `{name}` holds "
-                          f"values in [{y_min:g}, {y_max:g}]; scale `{name}` or use output_activation='linear'", stacklevel=_stacklevel_outside())
+            held, change = (f"`{name}`", f"scale `{name}`") if transform is None else (f"`{name}` after {transform}", f"change {transform}")
+            warnings.warn(f"output_activation={self.output_activation!r} reconstructs values in [{low:g}, {high:g}], but {held} holds "
+                          f"values in [{y_min:g}, {y_max:g}]; {change} or use output_activation='linear'", stacklevel=_stacklevel_outside())
 
     def reconstruct(self, x, batch_size:int=1024)->np.ndarray:
         "The model's output for `x` (checked first), as a numpy array."

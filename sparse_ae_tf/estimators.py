@@ -109,9 +109,11 @@ class SparseAEEstimator(BaseEstimator):
                                   l1=self.l1, k=self.k if self.sparsity == "topk" else None, weight_decay=self.weight_decay,
                                   hidden_activation=self.hidden_activation, output_activation=self.output_activation,
                                   loss=self.loss, noise=self.noise, noise_level=self.noise_level)
-        model.warn_unreachable(model.check_target(X, "X"), "X")  # in the estimator's words: its `fit`'s own warning is filtered
+        model.warn_unreachable(model.check_target(X, "X"), "X", transform=self._transform)  # in the estimator's words: its `fit`'s own warning is filtered
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=self.jit_compile)
         return model
+
+    _transform = None  # the setting that made the data the model trains on from `X`, for the output-range warning (none: `X` itself)
 
     def _fit(self, model, x, **kwargs):
         "`model.fit(x, **kwargs)` without its output-range warning: `_new_model` gave it, naming X."
