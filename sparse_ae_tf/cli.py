@@ -332,8 +332,12 @@ def _activity_threshold(sparsity:str) -> float:
 def _evaluate(lib, model, x:np.ndarray, threshold:float) -> dict:
     "Reconstruction and code-sparsity metrics of `model` on `x`, a unit counting as active above `threshold`."
     m, x_hat, h = lib.metrics, model.reconstruct(x), model.encode(x)
+    bad = ~np.isfinite(x_hat).all(axis=1)
+    if bad.any():  # finite weights, finite data, and still an overflow (a linear output on values near float32's limit)
+        raise CLIError(f"the model's reconstruction of {int(bad.sum())} example(s) is not finite (beyond float32's range), "
+                       f"the first in row {int(np.argmax(bad))} (counting from 0)")
     try: fvu = m.fvu(x, x_hat)
-    except ValueError: fvu = None  # the examples do not vary
+    except ValueError: fvu = None  # the examples do not vary (the only error left: both are finite and of one shape)
     l0 = m.mean_l0(h, threshold)
     return {"examples": len(x), "mean_reconstruction_error": m.mean_reconstruction_error(x, x_hat), "fvu": fvu,
             "mean_activation": float(np.mean(m.mean_activation(h))), "active_share": l0 / h.shape[1], "mean_l0": l0,

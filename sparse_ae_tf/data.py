@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .validation import check_int, check_number
+from .validation import check_bool, check_int, check_number
 
 # %% auto #0
 __all__ = ['NATURAL_IMAGES', 'load_mnist', 'load_digits_data', 'split_rows', 'natural_images', 'whiten_image', 'sample_patches',
@@ -54,6 +54,7 @@ def load_mnist(test_size:float=0.2, # fraction of the examples held out for test
                digits:Iterable[int]|None=None, # keep only these digit labels (e.g. `[0, 1]` or `range(5)`); None keeps all ten
               ):
     "10,000 real MNIST digits as `(x_train, y_train), (x_test, y_test)`: float32 in [0, 1], int64 labels."
+    flatten = check_bool("flatten", flatten)  # not a truthy string such as "no"
     images, labels = _mnist_raw()
     if digits is not None:
         keep = np.isin(labels, _check_digits(digits))
@@ -105,6 +106,8 @@ def natural_images(names:Iterable[str]|None=None, # names from `NATURAL_IMAGES` 
     "Grayscale float64 images in [0, 1] of natural scenes from the scikit-learn and scikit-image wheels."
     if names is None: names = NATURAL_IMAGES
     if isinstance(names, str): names = [names]
+    try: names = list(names)  # a generator too
+    except TypeError: raise ValueError(f"`names` must be a non-empty collection of names from {NATURAL_IMAGES}, got names={names!r}") from None
     unknown = [n for n in names if n not in NATURAL_IMAGES]
     if unknown or not len(names):
         raise ValueError(f"`names` must be a non-empty collection of names from {NATURAL_IMAGES}, got names={names!r}")
@@ -144,6 +147,8 @@ def sample_patches(images, # list of 2-D grayscale images (a single 2-D array is
     "`n` random `size` x `size` patches of `images` as rows, float64 array of shape (n, size*size)."
     n, size, seed = _check_int('n', n, 1), _check_int('size', size, 1), _check_int('seed', seed)
     if isinstance(images, np.ndarray) and images.ndim == 2: images = [images]
+    try: images = list(images)  # a generator too
+    except TypeError: raise ValueError(f"`images` must be a list of 2-D images, got {type(images).__name__}") from None
     if not len(images): raise ValueError(f"`images` must hold at least one image, got images={images!r}")
     images = [_check_image(f'images[{i}]', im, min_size=size) for i, im in enumerate(images)]
     rng = np.random.default_rng(seed)
@@ -164,6 +169,9 @@ def normalize_patches(patches, # patches as rows, shape (n, d)
     try: p = np.asarray(patches, dtype=np.float64)
     except (TypeError, ValueError): raise ValueError(f"`patches` must be a numeric array, got {type(patches).__name__}") from None
     if p.ndim != 2 or p.size == 0: raise ValueError(f"`patches` must be a non-empty 2-D array (n, d), got shape {p.shape}")
+    if not np.isfinite(p).all():
+        row, col = np.argwhere(~np.isfinite(p))[0]
+        raise ValueError(f"`patches` must be finite, got {p[row, col]} at row {row}, column {col}")
     p = p - p.mean(axis=1, keepdims=True)
     pstd = 3 * p.std()
     if not pstd > 0: raise ValueError(f"`patches` must vary within patches, got {len(p)} flat patch(es)")

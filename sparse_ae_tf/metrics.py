@@ -18,7 +18,7 @@ __all__ = ['reconstruction_error', 'mean_reconstruction_error', 'mean_activation
 
 # %% ../nbs/03_metrics.ipynb #cae209e4
 def _as_array(name, a, ndim=None, min_ndim=1):
-    "`a` as a float64 array, with at least one example; raise ValueError naming `name` otherwise."
+    "`a` as a finite float64 array, with at least one example; raise ValueError naming `name` otherwise."
     try: arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"`{name}` must be a numeric array, got {type(a).__name__}: {e}") from None
@@ -28,6 +28,9 @@ def _as_array(name, a, ndim=None, min_ndim=1):
         raise ValueError(f"`{name}` must be at least {min_ndim}-D, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"`{name}` must not be empty, got shape {arr.shape}")
+    if not np.isfinite(arr).all():  # a NaN would make every summary NaN, and count as an inactive unit
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"`{name}` must be finite, got {arr[where]} at index {where}")
     return arr
 
 def _pair(x, x_hat, min_ndim=2):
@@ -99,5 +102,8 @@ def psnr(x, # inputs, any shape
     "Peak signal-to-noise ratio in dB over the whole array: `10 * log10(data_range**2 / mse)`."
     check_number("data_range", data_range, 0, low_open=True)
     x, x_hat = _pair(x, x_hat, min_ndim=1)
+    if np.ptp(x) > data_range * (1 + 1e-6):  # 8-bit pixels against the default range of 1: a PSNR tens of dB too low
+        raise ValueError(f"`x` spans [{x.min():g}, {x.max():g}], more than data_range={data_range!r}: pass the range "
+                         "the data can take (data_range=255 for 8-bit pixels)")
     with np.errstate(divide="ignore"):  # a perfect reconstruction is inf dB
         return float(peak_signal_noise_ratio(x, x_hat, data_range=data_range))

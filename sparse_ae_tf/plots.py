@@ -96,7 +96,9 @@ def image_rows(rows, # batches of images, each (m, d) rows of pixels or (m, heig
     "Several rows of images with row labels, on one shared grey scale; `len(rows) * min(n, shortest batch)` axes."
     if isinstance(rows, np.ndarray) or not isinstance(rows, (list, tuple)) or not rows:
         raise ValueError(f"`rows` must be a non-empty list of image batches, got {type(rows).__name__}")
-    labels = [labels] if isinstance(labels, str) else list(labels)
+    if isinstance(labels, str): labels = [labels]
+    try: labels = list(labels)
+    except TypeError: raise ValueError(f"`labels` must have one label per row ({len(rows)}), got labels={labels!r}") from None
     if len(labels) != len(rows):
         raise ValueError(f"`labels` must have one label per row ({len(rows)}), got {len(labels)}: labels={labels!r}")
     n = _check_pos_int('n', n)
@@ -148,6 +150,7 @@ def training_curves(history, # dict of per-epoch values {name: [v1, v2, ...]}, o
         if logy and not np.all(v > 0):
             raise ValueError(f"`logy=True` needs values > 0, got history[{key!r}] with minimum {float(v.min())!r}")
         series[key] = v
+    if not series: raise ValueError(f"`history` must hold at least one per-epoch series, got only scalars: {history!r}")
     fig, ax = plt.subplots(figsize=figsize)
     for key, v in series.items():
         ax.plot(np.arange(1, len(v) + 1), v, label=str(key), marker='.' if len(v) < 30 else None)
