@@ -125,7 +125,7 @@ def text_windows(text:str, # the text to cut
                 )->tuple:
     "Contexts `x` (n, context) int32, next characters `y` (n,) int32, and each window's start in `text`."
     if not isinstance(text, str): raise ValueError(f"`text` must be a str, got text of type {type(text).__name__}")
-    context, prose = check_int("context", context), check_bool("prose", prose)
+    context, prose, seed = check_int("context", context), check_bool("prose", prose), check_int("seed", seed, 0)  # `seed` checked even when unused
     ids = encode(text)
     starts = np.arange(max(len(text) - context, 0))
     if prose:
@@ -133,19 +133,32 @@ def text_windows(text:str, # the text to cut
         starts = starts[bad[starts + context + 1] == bad[starts]]
     if n is not None:
         if check_int("n", n) > len(starts): raise ValueError(f"`n` must be at most the {len(starts)} windows of the text, got n={n}")
-        starts = np.sort(np.random.default_rng(check_int("seed", seed, 0)).choice(starts, n, replace=False))
+        starts = np.sort(np.random.default_rng(seed).choice(starts, n, replace=False))
     if not len(starts): raise ValueError(f"`text` has no {'prose ' if prose else ''}window of {context + 1} characters")
     return ids[starts[:, None] + np.arange(context)], ids[starts + context], starts
 
 # %% ../nbs/16_charlm.ipynb #2a413467
+def _check_ids(name:str, ids, ndim:int|None=1)->np.ndarray:
+    "`ids` as a non-empty integer array (`ndim` axes; None: any) of indices in [0, VOCAB_SIZE); a `ValueError` naming `name` and the first bad one."
+    a = np.asarray(ids)
+    if (ndim is not None and a.ndim != ndim) or a.size == 0 or a.dtype.kind not in "iu":
+        raise ValueError(f"`{name}` must be a non-empty {'' if ndim is None else f'{ndim}-D '}array of integer character indices, got shape {a.shape}, dtype {a.dtype}")
+    bad = (a < 0) | (a >= VOCAB_SIZE)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"`{name}` must hold character indices in [0, {VOCAB_SIZE - 1}], got {name}[{', '.join(map(str, at))}]={int(a[at])}")
+    return a
+
 def next_char_scores(model:keras.Model, # a model from contexts to next-character probabilities
                      x, # contexts (n, context)
                      y, # next characters (n,)
                      batch_size:int=512, # windows per batch
                     )->dict:
     "Next-character accuracy and mean cross-entropy in nats."
-    x, y = np.asarray(x), np.asarray(y)
+    x, y = _check_ids("x", x, 2), _check_ids("y", y, 1)
     if y.shape != (len(x),): raise ValueError(f"`y` must hold one character per context of `x` ({len(x)}), got shape {y.shape}")
+    context = model.inputs[0].shape[1]
+    if context is not None and x.shape[1] != context: raise ValueError(f"`x` must hold contexts of the model's {context} characters, got shape {x.shape}")
     p = np.asarray(model.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0), "float64")
     return {"accuracy": float((p.argmax(1) == y).mean()), "cross_entropy": float(-np.log(np.maximum(p[np.arange(len(y)), y], 1e-12)).mean())}
 
@@ -153,20 +166,22 @@ def unigram_cross_entropy(train_ids, # characters the frequencies are counted on
                           y, # the characters to predict
                          )->float:
     "Cross-entropy (nats) of predicting `y` by the add-one-smoothed character frequencies of `train_ids`."
-    p = np.bincount(np.asarray(train_ids).ravel(), minlength=VOCAB_SIZE) + 1.0
-    return float(-np.log(p[np.asarray(y)] / p.sum()).mean())
+    train_ids, y = _check_ids("train_ids", train_ids, None), _check_ids("y", y, 1)
+    p = np.bincount(train_ids.ravel(), minlength=VOCAB_SIZE) + 1.0
+    return float(-np.log(p[y] / p.sum()).mean())
 
 # %% ../nbs/16_charlm.ipynb #d147e090
 def generate(model:keras.Model, # a model from contexts to next-character probabilities
              prompt:str, # text to continue
              n:int=60, # characters to add
             )->str:
-    "`prompt` continued greedily (the most probable character each time)."
+    "`prompt`, as given, continued greedily (the most probable character each time)."
     context = model.inputs[0].shape[1]
-    ids = list(encode(prompt))
+    ids = list(encode(prompt))  # a character outside the vocabulary reads as 0, but the prompt comes back as given
+    start = len(ids)
     for _ in range(check_int("n", n)):
         window = np.zeros((1, context), np.int32)
         tail = ids[-context:]
         if tail: window[0, -len(tail):] = tail  # padded on the left, as textgenrnn does
         ids.append(int(np.argmax(model(window, training=False)[0])))
-    return decode(np.asarray(ids, np.int32))
+    return prompt + decode(np.asarray(ids[start:], np.int32))

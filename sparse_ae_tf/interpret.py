@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from numpy.typing import ArrayLike
 
 from .files import atomic_path
-from .validation import check_array, check_bool, check_int, check_number
+from .validation import _is_ml_float, check_array, check_bool, check_int, check_number
 
 # %% auto #0
 __all__ = ['ActivationSource', 'latent_stats', 'firing_histogram', 'top_activating', 'class_purity', 'latent_dashboard',
@@ -23,13 +23,33 @@ __all__ = ['ActivationSource', 'latent_stats', 'firing_histogram', 'top_activati
 # %% ../nbs/15_interpret.ipynb #aa47688f
 def _is_dataset(x)->bool: return hasattr(x, "element_spec")  # a tf.data.Dataset, without importing TensorFlow
 
-def _check_inputs(x, name:str="x")->np.ndarray:
-    "`x` as a float32 array of examples (any shape after the first axis), non-empty and finite."
-    try: x = np.asarray(x, "float32")
-    except (TypeError, ValueError) as e: raise ValueError(f"`{name}` must be an array of numbers or a tf.data.Dataset, got {type(x).__name__}: {e}") from None
-    if x.ndim < 2 or len(x) == 0: raise ValueError(f"`{name}` must hold one or more examples (shape (n, ...)), got shape {x.shape}")
-    if not np.isfinite(x).all(): raise ValueError(f"`{name}` must be finite, got {int((~np.isfinite(x)).sum())} NaN or infinite value(s)")
+def _check_leaf(a, name:str, min_ndim:int)->np.ndarray:
+    "One array of inputs in its own dtype: numbers (a float must be finite), at least `min_ndim` axes, non-empty."
+    try: a = np.asarray(a)
+    except (TypeError, ValueError) as e: raise ValueError(f"`{name}` must be an array of numbers or a tf.data.Dataset, got {type(a).__name__}: {e}") from None
+    if a.dtype.kind not in "biuf" and not _is_ml_float(a.dtype):
+        raise ValueError(f"`{name}` must be an array of numbers or a tf.data.Dataset, got dtype {a.dtype}")
+    if a.ndim < min_ndim or len(a) == 0: raise ValueError(f"`{name}` must hold one or more examples (shape (n, ...)), got shape {a.shape}")
+    if (a.dtype.kind == "f" or _is_ml_float(a.dtype)) and not np.isfinite(a).all():
+        raise ValueError(f"`{name}` must be finite, got {int((~np.isfinite(a)).sum())} NaN or infinite value(s)")
+    return a
+
+def _check_inputs(x, name:str="x"):
+    "`x` as an array of examples in its own dtype (any shape after the first axis), or a dict of them with as many rows each."
+    if not isinstance(x, dict): return _check_leaf(x, name, 2)
+    if not x: raise ValueError(f"`{name}` must be an array, a dict of arrays or a tf.data.Dataset, got an empty dict")
+    x = {k: _check_leaf(v, f"{name}[{k!r}]", 1) for k, v in x.items()}
+    lengths = {k: len(v) for k, v in x.items()}
+    if len(set(lengths.values())) > 1: raise ValueError(f"`{name}` must have as many examples in each input, got lengths {lengths}")
     return x
+
+def _rows(x)->int:
+    "Examples in a batch of inputs: the length of its first array (a dict or tuple of arrays included)."
+    return int(np.shape(keras.tree.flatten(x)[0])[0])
+
+def _slice(x, i:int, j:int):
+    "Examples `i:j` of an array or a dict of arrays."
+    return {k: v[i:j] for k, v in x.items()} if isinstance(x, dict) else x[i:j]
 
 def _feature_model(model, layer):
     "A model from `model`'s inputs to the output of `layer` (a name or a layer of `model`), and the layer."
@@ -52,25 +72,26 @@ class ActivationSource:
     def __init__(self,
                  model:keras.Model, # a functional or Sequential model
                  layer, # the layer, by name or as the layer object
-                 x, # the inputs: an array, or a `tf.data.Dataset` of input batches (or of `(inputs, labels)` batches)
+                 x, # the inputs: an array, a dict of arrays, or a `tf.data.Dataset` of input batches (or of `(inputs, labels)` batches)
                  batch_size:int=256, # examples per batch (arrays)
                  normalize:bool=False, # scale to unit mean squared norm, measured on the first `calibration` rows
                  calibration:int=4096, # rows used to measure the scale
                 ):
         self.features, self.layer = _feature_model(model, layer)
         self.batch_size, self.normalize = check_int("batch_size", batch_size), check_bool("normalize", normalize)
+        calibration = check_int("calibration", calibration)  # checked even when `normalize` is False
         self.x = x if _is_dataset(x) else _check_inputs(x, "x")
         shape = tuple(self.features.output.shape)
         if any(s is None for s in shape[1:]):
             raise ValueError(f"`layer` must have a fixed output shape (one row of features per position), got {self.layer.name!r} of shape {shape}")
         self.input_dim, self.positions = int(shape[-1]), int(np.prod(shape[1:-1]))  # a feature map: one row per position
         self._rows = None
-        self.scale = self._calibrate(check_int("calibration", calibration)) if self.normalize else 1.0
+        self.scale = self._calibrate(calibration) if self.normalize else 1.0
 
     def _inputs(self):
         "The input batches."
         if not _is_dataset(self.x):
-            for i in range(0, len(self.x), self.batch_size): yield self.x[i:i + self.batch_size]
+            for i in range(0, _rows(self.x), self.batch_size): yield _slice(self.x, i, i + self.batch_size)
         else:
             for xb in self.x: yield xb[0] if isinstance(xb, tuple) else xb
 
@@ -86,7 +107,7 @@ class ActivationSource:
     def __len__(self)->int:
         "Rows of activations: examples times positions (a dataset is counted once, by reading its input batches)."
         if self._rows is None:
-            examples = len(self.x) if not _is_dataset(self.x) else sum(int(np.shape(xb)[0]) for xb in self._inputs())
+            examples = sum(_rows(xb) for xb in self._inputs()) if _is_dataset(self.x) else _rows(self.x)
             self._rows = examples * self.positions
         return self._rows
 
@@ -185,6 +206,14 @@ def class_purity(codes, # latent activations, shape (n, latents)
     return purity
 
 # %% ../nbs/15_interpret.ipynb #9c4e2dd0
+def _dashboard_shape(images, image_shape)->tuple:
+    "The (h, w) the images are drawn at: their own, or `image_shape` checked against the pixels of a row (a square if None)."
+    from sparse_ae_tf.plots import _image_shape  # here: importing the plots imports pyplot
+    if images.ndim == 4 and images.shape[-1] == 1: images = images[..., 0]
+    if images.ndim == 3 and image_shape is None: return tuple(images.shape[1:])
+    if images.ndim not in (2, 3): raise ValueError(f"`images` must be images (n, h, w), (n, h, w, 1) or rows (n, h * w), got shape {images.shape}")
+    return _image_shape(int(np.prod(images.shape[1:])), image_shape, "images")
+
 def latent_dashboard(codes, # latent activations, shape (n, latents)
                      images, # the inputs, as images (n, h, w), (n, h, w, 1) or rows (n, h * w)
                      latent:int, # which latent
@@ -195,11 +224,11 @@ def latent_dashboard(codes, # latent activations, shape (n, latents)
     "One latent's page: its top-activating inputs with their activations, its firing frequency and the class mix."
     import matplotlib.pyplot as plt  # here: the module draws only when asked
     codes, images = _check_codes(codes), np.asarray(images)
+    shape = _dashboard_shape(images, image_shape)  # before a figure is made
     if len(images) != len(codes): raise ValueError(f"`images` must have one image per row of `codes` ({len(codes)}), got {len(images)}")
     if labels is not None and np.shape(labels) != (len(codes),):
         raise ValueError(f"`labels` must have one label per row of `codes` ({len(codes)}), got shape {np.shape(labels)}")
     top = top_activating(codes, latent, k)
-    shape = image_shape or ((int(math.isqrt(images.shape[1])),) * 2 if images.ndim == 2 else images.shape[1:3])
     cols = min(10, max(len(top), 1)); rows = max(1, math.ceil(len(top) / cols))
     fig = plt.figure(figsize=(cols * 0.62 + (1.8 if labels is not None else 0), rows * 0.75 + 0.5), dpi=100)
     grid = fig.add_gridspec(rows, cols + (3 if labels is not None else 0))
@@ -249,7 +278,7 @@ def text_dashboard(codes, # latent activations, shape (n, latents)
                    texts, # the context of each row of `codes` (n strings)
                    latent:int, # which latent
                    k:int=10, # top contexts shown
-                   mark:int=-1, # index in each context of the character the activation belongs to
+                   mark:int=-1, # index in each context of the character the activation belongs to (negative: from the end)
                    next_chars:list|None=None, # the character that followed each context, shown after it; None: not shown
                    promoted:list|None=None, # (label, value) pairs the latent promotes, e.g. from `direction_logits`
                    title:str="", # a line under the heading (e.g. a reading of the latent)
@@ -260,11 +289,14 @@ def text_dashboard(codes, # latent activations, shape (n, latents)
     if len(texts) != len(codes): raise ValueError(f"`texts` must have one context per row of `codes` ({len(codes)}), got {len(texts)}")
     if next_chars is not None and len(next_chars) != len(codes):
         raise ValueError(f"`next_chars` must have one character per row of `codes` ({len(codes)}), got {len(next_chars)}")
-    top, column = top_activating(codes, latent, k), codes[:, latent]
+    top, column, mark = top_activating(codes, latent, k), codes[:, latent], check_int("mark", mark, None)
+    for i in top:
+        if texts[i] and not -len(str(texts[i])) <= mark < len(str(texts[i])):
+            raise ValueError(f"`mark` must index a character of each context shown, got mark={mark} for context {i} of {len(str(texts[i]))} characters")
     active, peak = column[column > 0], float(column.max()) if column.max() > 0 else 1.0
     rows = []
     for i in top:
-        t = str(texts[i]); m = mark % len(t) if t else 0
+        t = str(texts[i]); m = mark % len(t) if t else 0  # checked above: a Python index
         shade = f"rgba(230, 120, 20, {0.25 + 0.75 * column[i] / peak:.2f})"
         after = "" if next_chars is None else f'<span style="color:#888"> &rarr; {h.escape(repr(str(next_chars[i])))}</span>'
         rows.append(f'<tr><td style="text-align:right;padding-right:8px">{column[i]:.3g}</td><td style="font-family:monospace;white-space:pre">'
@@ -278,15 +310,29 @@ def text_dashboard(codes, # latent activations, shape (n, latents)
                 f'<div style="display:flex;gap:16px;flex-wrap:wrap"><div>{table}</div><div>{side}</div></div></div>')
 
 # %% ../nbs/15_interpret.ipynb #0f5630c1
-def _metric(metric):
-    "A fresh Keras metric from a name or from a metric's config."
+def _accuracy(y_shape:tuple, out_shape:tuple, name:str):
+    "What `compile` means by 'accuracy': binary for one output unit, sparse categorical for class indices, else categorical."
+    if out_shape[-1] == 1: return keras.metrics.BinaryAccuracy(name=name)
+    if len(y_shape) < len(out_shape) or (y_shape and y_shape[-1] == 1): return keras.metrics.SparseCategoricalAccuracy(name=name)
+    return keras.metrics.CategoricalAccuracy(name=name)
+
+def _metric(metric, y_shape:tuple, out_shape:tuple):
+    "A fresh Keras metric from what `compile` accepts: an instance, a name ('accuracy' as `compile` reads it), a class, a function or a config."
     if isinstance(metric, keras.metrics.Metric): return metric.__class__.from_config(metric.get_config())
-    try: m = keras.metrics.get(metric) if isinstance(metric, str) else None
-    except ValueError: m = None
-    if isinstance(m, type): m = m()
-    if callable(m) and not isinstance(m, keras.metrics.Metric): m = keras.metrics.MeanMetricWrapper(m, name=metric)
-    if m is None: raise ValueError(f"`metric` must be a Keras metric or its name, got metric={metric!r}")
+    if isinstance(metric, str) and metric.lower() in ("accuracy", "acc"): return _accuracy(tuple(y_shape), tuple(out_shape), metric)
+    try: m = keras.metrics.get(metric) if isinstance(metric, (str, dict, type)) or callable(metric) else None
+    except Exception: m = None
+    if callable(m) and not isinstance(m, keras.metrics.Metric): m = keras.metrics.MeanMetricWrapper(m, name=getattr(m, "__name__", "metric"))
+    if not isinstance(m, keras.metrics.Metric):
+        raise ValueError(f"`metric` must be a Keras metric, its name, class or function (as `compile` takes), got metric={metric!r}")
     return m
+
+def _target_shape(x, y)->tuple:
+    "The shape of the targets (a dataset's per batch), which decides what 'accuracy' means."
+    if not _is_dataset(x): return np.shape(y) if y is not None else ()
+    spec = x.element_spec
+    shape = getattr(spec[1], "shape", None) if isinstance(spec, tuple) and len(spec) >= 2 else None
+    return () if shape is None or shape.rank is None else tuple(shape)
 
 def _log_probs(output, from_logits:bool)->np.ndarray:
     "Log-probabilities over the last axis of a model's output (float64), which must be a distribution unless logits."
@@ -310,17 +356,17 @@ def _xy_batches(x, y, batch_size):
             yield batch[0], batch[1]
         return
     x = _check_inputs(x, "x")
-    if y is None or len(y) != len(x): raise ValueError(f"`y` must have one target per example of `x` ({len(x)}), got {None if y is None else len(y)}")
+    if y is None or len(y) != _rows(x): raise ValueError(f"`y` must have one target per example of `x` ({_rows(x)}), got {None if y is None else len(y)}")
     y = np.asarray(y)
-    for i in range(0, len(x), batch_size): yield x[i:i + batch_size], y[i:i + batch_size]
+    for i in range(0, _rows(x), batch_size): yield _slice(x, i, i + batch_size), y[i:i + batch_size]
 
 # %% ../nbs/15_interpret.ipynb #77ccefd5
 def splice(model:keras.Model, # a functional or Sequential model with one output
            layer, # the layer whose output is replaced, by name or object
            reconstruct, # `activations -> activations`, rows of the layer's features: e.g. a dictionary's `reconstruct`
-           x, # inputs: an array, or a `tf.data.Dataset` of `(inputs, targets)` batches
+           x, # inputs: an array, a dict of arrays, or a `tf.data.Dataset` of `(inputs, targets)` batches
            y:ArrayLike|None=None, # targets, for `metric` (None with a dataset)
-           metric="sparse_categorical_accuracy", # a Keras metric: an instance, or a name
+           metric="sparse_categorical_accuracy", # a Keras metric as `compile` takes it: an instance, a name ("accuracy" as `compile` reads it), a function
            scale:float=1.0, # the dictionary saw `scale * activations` (an `ActivationSource`'s `scale`)
            batch_size:int=256, # examples per batch (arrays)
            kl:bool=False, # also the mean KL divergence from the original output distribution to the spliced and zero-ablated ones
@@ -331,10 +377,12 @@ def splice(model:keras.Model, # a functional or Sequential model with one output
     if len(model.outputs) != 1: raise ValueError(f"`model` must have one output, got {len(model.outputs)}")
     if not callable(reconstruct): raise ValueError(f"`reconstruct` must be a function of activations, got reconstruct={reconstruct!r}")
     s = np.float32(check_number("scale", scale, 0, low_open=True))
-    try: tail = keras.Model(layer.output, model.outputs[0])
-    except ValueError as e: raise ValueError(f"`layer` must cut the model in two (no path from the inputs to the output around it), got layer={layer.name!r}: {e}") from None
+    if layer.output is model.outputs[0]: tail = lambda a, training=False: a  # the output layer: the reconstruction is the output
+    else:
+        try: tail = keras.Model(layer.output, model.outputs[0])
+        except ValueError as e: raise ValueError(f"`layer` must cut the model in two (no path from the inputs to the output around it), got layer={layer.name!r}: {e}") from None
     kl, from_logits = check_bool("kl", kl), check_bool("from_logits", from_logits)
-    metrics = {name: _metric(metric) for name in ("original", "spliced", "zero_ablated")}
+    metrics = {name: _metric(metric, _target_shape(x, y), tuple(model.outputs[0].shape)) for name in ("original", "spliced", "zero_ablated")}
     divergence, seen = {"kl_spliced": 0.0, "kl_zero_ablated": 0.0}, 0
     for xb, yb in _xy_batches(x, y, check_int("batch_size", batch_size)):
         a = ops.convert_to_numpy(head(xb, training=False))

@@ -225,6 +225,21 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         save_checkpoint(self.path, arrays, state)
 
 
+# %% ../nbs/02_training.ipynb #dd5aea66
+def _identity(w): return w
+
+def _projection(variable):
+    "The function from a free value to `variable`'s weights: its constraint, or the identity (none, or `NonNeg`: a bound instead)."
+    constraint = getattr(variable, "constraint", None)
+    return _identity if constraint is None or isinstance(constraint, keras.constraints.NonNeg) else constraint
+
+def _lbfgs_bounds(variables):
+    "L-BFGS-B's bounds for the flattened `variables`: 0 below the entries of a `NonNeg` variable; None when no variable has one."
+    nonneg = [isinstance(getattr(v, "constraint", None), keras.constraints.NonNeg) for v in variables]
+    if not any(nonneg): return None
+    low = np.concatenate([np.full(int(np.prod(v.shape)), 0.0 if n else -np.inf) for v, n in zip(variables, nonneg)])
+    return scipy.optimize.Bounds(low, np.full_like(low, np.inf))
+
 # %% ../nbs/02_training.ipynb #1856163f
 def _float64_twin(model):
     "A copy of built `model` computing in float64, holding its weights."
@@ -246,13 +261,19 @@ def _flat_objective(model, x, jit_compile):
     variables = model.trainable_variables
     shapes = [tuple(v.shape) for v in variables]
     sizes = [int(np.prod(s)) for s in shapes]
+    projections = [_projection(v) for v in variables]
 
     @tf.function(jit_compile=jit_compile)
     def value_and_grad(theta):
-        for v, chunk, shape in zip(variables, tf.split(theta, sizes), shapes): v.assign(tf.reshape(chunk, shape))
+        with tf.GradientTape() as outer:  # theta -> the weights, through each variable's constraint (a unit norm)
+            outer.watch(theta)
+            values = [f(tf.reshape(c, s)) for f, c, s in zip(projections, tf.split(theta, sizes), shapes)]
+        for v, value in zip(variables, values): v.assign(value)
         with tf.GradientTape() as tape:
             loss, parts = _objective(model, x)
-        return loss, parts, tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(loss, variables)], 0)
+        grads = tape.gradient(loss, variables)
+        if not any(f is not _identity for f in projections): return loss, parts, tf.concat([tf.reshape(g, [-1]) for g in grads], 0)
+        return loss, parts, outer.gradient(values, theta, output_gradients=grads)
 
     def fun(theta):
         loss, parts, grad = value_and_grad(tf.constant(theta, "float64"))
@@ -280,6 +301,9 @@ def train_lbfgs(model:BaseModel, # the model to train (built on first use); its 
     if draws_random(model):
         raise ValueError(f"train_lbfgs needs a deterministic objective, got a {type(model).__name__} with a layer that "
                          "draws random numbers (noise=...); use fit")
+    if not model.target_is_input:  # a classifier's `x` is not its target, and there is no `y` here
+        raise ValueError(f"train_lbfgs trains autoencoders (the target is the input), got a {type(model).__name__}, which "
+                         "needs labels; use fit(x, y)")
     x = model.check_input(x, "x")
     model.check_target(x, "x")
     if not model.built: model.build((None,) + tuple(model.example_shape))
@@ -294,7 +318,7 @@ def train_lbfgs(model:BaseModel, # the model to train (built on first use); its 
         for name, value in zip(model.PARTS, fun.parts): history[name].append(float(value))
         history["objective"].append(fun.loss)
         bar.update(len(history["objective"]), [("objective", fun.loss)])
-    result = scipy.optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=record,
+    result = scipy.optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=record, bounds=_lbfgs_bounds(twin.trainable_variables),
                                      options={"maxiter": max_iter, "maxfun": 2 * max_iter})
     fun(result.x)  # leave the twin at the solution, whatever the last trial point was
     for mine, theirs in zip(model.weights, twin.weights):  # all the objective touched: also a threshold, a counter
