@@ -5,6 +5,9 @@
 # %% ../nbs/08_noise.ipynb #b42dcf3a
 from __future__ import annotations
 
+import math
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
@@ -136,23 +139,32 @@ def make_corruption(noise:str, # "gaussian", "masking" or "salt_pepper"
     return _LAYERS[noise](level, seed=seed, **kwargs)
 
 # %% ../nbs/08_noise.ipynb #f2afd5da
+def _check_clip(clip)->tuple:
+    "`clip` as a pair of finite floats `(min, max)` with `min < max`, or a `ValueError` naming it."
+    try: low, high = clip
+    except (TypeError, ValueError): raise ValueError(f"`clip` must be None or a pair (min, max), got clip={clip!r}") from None
+    if not (isinstance(low, numbers.Real) and isinstance(high, numbers.Real) and math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"`clip` must be a pair of finite numbers (min, max) with min < max, got clip={clip!r}")
+    return float(low), float(high)
+
 def corrupt(x, # data, any shape
             noise:str, # "gaussian", "masking" or "salt_pepper"
             noise_level:float, # standard deviation (gaussian) or rate (masking, salt_pepper)
             seed:int=0, # seed of numpy's generator
-            low:float=0.0, # the "pepper" value (salt_pepper)
-            high:float=1.0, # the "salt" value (salt_pepper)
+            low:float=0.0, # the "pepper" value (salt_pepper; checked, and unused, with the others)
+            high:float=1.0, # the "salt" value (salt_pepper; checked, and unused, with the others)
             clip:tuple|None=None, # `(min, max)` to clip the result to, or None
            )->np.ndarray:
     "A corrupted float32 copy of `x`, seeded: the numpy twin of the corruption layers."
     (noise, level), seed = check_noise(check_choice("noise", noise, NOISES), noise_level), check_seed("seed", seed)
     try: x = np.array(x, dtype=np.float32)
     except (TypeError, ValueError): raise ValueError(f"`x` must be a numeric array, got {type(x).__name__}") from None
+    low, high = _check_bounds(low, high)  # checked whatever the noise, as the layers check theirs
+    if clip is not None: clip = _check_clip(clip)
     rng = np.random.default_rng(seed)
     if noise == "gaussian": out = x + rng.normal(0, level, x.shape).astype(np.float32)
     elif noise == "masking": out = np.where(rng.random(x.shape) < level, np.float32(0), x)
     else:
-        low, high = _check_bounds(low, high)
         u = rng.random(x.shape)
         out = np.where(u < level / 2, np.float32(high), np.where(u < level, np.float32(low), x))
     if clip is not None: out = np.clip(out, *clip)
