@@ -70,6 +70,7 @@ class VariationalAutoencoder(BaseModel):
                  hidden_activation="relu", # activation of the hidden layers
                  beta:float=1.0, # weight of the KL term (1: the VAE)
                  loss:str="bce_sum", # "bce_sum" (Bernoulli) or "half_sse"
+                 output_activation:str="sigmoid", # the decoder's last activation: "sigmoid" (values in [0, 1]) or "linear" ("half_sse" on real values)
                  seed:int|None=None, # seed of the sampling noise; None: from Keras's global seed
                  **kwargs):
         super().__init__(**kwargs)
@@ -82,6 +83,9 @@ class VariationalAutoencoder(BaseModel):
         self.hidden_activation, self.beta = check_activation("hidden_activation", hidden_activation), check_number("beta", beta, low=0)
         self.loss_name, self.seed = check_choice("loss", loss, tuple(_VAE_LOSSES)), check_seed("seed", seed)
         self.reconstruction_loss = _VAE_LOSSES[loss]
+        self.output_activation = check_choice("output_activation", output_activation, ("sigmoid", "linear"))
+        if self.loss_name == "bce_sum" and self.output_activation != "sigmoid":
+            raise ValueError(f"loss='bce_sum' needs output_activation='sigmoid' (probabilities), got output_activation={output_activation!r}")
         policy = dict(dtype=self.dtype_policy)
         self.encoder = keras.Sequential([keras.layers.Dense(d, self.hidden_activation, name=f"encoder_dense_{i}", **policy)
                                          for i, d in enumerate(self.hidden_dims)], name="encoder")
@@ -90,7 +94,7 @@ class VariationalAutoencoder(BaseModel):
         self.sampling = GaussianSampling(self.beta, self.seed, name="sampling", **policy)
         self.decoder = keras.Sequential([keras.layers.Dense(d, self.hidden_activation, name=f"decoder_dense_{i}", **policy)
                                          for i, d in enumerate(self.hidden_dims[::-1])]
-                                        + [keras.layers.Dense(self.input_dim, "sigmoid", name="decoder_out", **policy)],
+                                        + [keras.layers.Dense(self.input_dim, self.output_activation, name="decoder_out", **policy)],
                                         name="decoder")
 
     def build(self, input_shape):
@@ -160,4 +164,4 @@ class VariationalAutoencoder(BaseModel):
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "latent_dim": self.latent_dim,
                 "hidden_dims": self.hidden_dims, "hidden_activation": self.hidden_activation, "beta": self.beta,
-                "loss": self.loss_name, "seed": self.seed}
+                "loss": self.loss_name, "output_activation": self.output_activation, "seed": self.seed}
