@@ -95,7 +95,7 @@ class BaseModel(keras.Model):
     def warn_unreachable(self,
                          y, # checked targets
                          name:str="y", # the argument that holds them, for the message
-                         sample_weight=None, # rows of weight 0 are left out (not trained on)
+                         sample_weight=None, # rows of weight 0 are left out (their reconstruction is not trained)
                          transform:str|None=None, # the setting that made `y` from the caller's data (e.g. "scaling='standard'"), if any
                         ):
         "A warning when checked targets `y` hold values the model's `output_activation` cannot reach (raw 0-255 pixels against a sigmoid)."
