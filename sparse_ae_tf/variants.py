@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from .base import BaseModel, batch_mean, draws_random
+from .defaults import _default_jit
 from .models import RECONSTRUCTION_LOSSES, SparseAutoencoder
 from .noise import check_noise, make_corruption
 from .sparsity import BatchTopK, HalfL2, JumpReLU, L1Sparsity, kl_sparsity_closed_form
@@ -20,6 +21,10 @@ __all__ = ['AddLoss', 'SpatialKLSparsity', 'ConvSparseAutoencoder', 'contractive
            'ContractiveAutoencoder', 'KSparseAutoencoder', 'pretrain_stack', 'StackedSparseAutoencoder']
 
 # %% ../nbs/09_variants.ipynb #ec0157d2
+def _in_dtype(t, dtype):
+    "`t` cast to `dtype`, or `t` itself where it has that dtype already (the same computation, bit for bit)."
+    return t if keras.backend.standardize_dtype(t.dtype) == keras.backend.standardize_dtype(dtype) else ops.cast(t, dtype)
+
 def _loss_sum(losses, dtype):
     "Sum of scalar losses cast to `dtype` (0 for none)."
     return sum((ops.cast(l, dtype) for l in losses), ops.zeros((), dtype))
@@ -175,9 +180,9 @@ class ConvSparseAutoencoder(BaseModel):
         return not draws_random(self) and batch_size * self.conv_macs < 4e6
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        "`BaseModel.fit`; when `compile` was left to choose XLA, training uses it on TensorFlow only where `xla_pays`."
+        "`BaseModel.fit`; when `compile` was left to choose XLA, training uses it on TensorFlow only where `xla_pays` and the base allows it (not under a strategy)."
         choose, compiled = self._requested_jit == "auto" and keras.backend.backend() == "tensorflow", self.jit_compile
-        if choose: self._requested_jit = self.xla_pays(32 if batch_size is None else batch_size)
+        if choose: self._requested_jit = self.xla_pays(32 if batch_size is None else batch_size) and _default_jit(self)
         try: return super().fit(x, y, batch_size, **kwargs)
         finally:  # `predict` keeps compile's choice, which a `.keras` file records and a loaded model predicts with
             if choose: self._requested_jit, self.jit_compile = "auto", compiled
@@ -221,6 +226,7 @@ class ConvSparseAutoencoder(BaseModel):
     def encode(self, x, batch_size:int=1024):
         "Feature maps of `x` (images or rows) after the sparsity layer, shape (n, *code_shape)."
         x = self.check_input(x).reshape((-1,) + self.image_shape)
+        if not self.built: self.build((None,) + self.image_shape)  # not by `predict`, which would fix the batch size
         return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
 
     @property
@@ -325,6 +331,7 @@ class ContractiveAutoencoder(BaseModel):
     def encode(self, x, batch_size:int=1024):
         "Hidden representation of `x`, as a numpy array."
         x = self.check_input(x)
+        if not self.built: self.build((None, self.input_dim))  # not by `predict`, which would fix the batch size
         return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
 
     def jacobian_norm(self, x, batch_size:int=1024):
@@ -371,6 +378,27 @@ def _dense_codes(codes, # the code values, shape (batch, k)
                 ):
     "The codes as a dense (batch, n) array: `codes[:, j]` at column `index[:, j]`, zero elsewhere."
     return ops.sum(ops.one_hot(index, n, dtype=codes.dtype) * codes[:, :, None], axis=1)
+
+# %% ../nbs/09_variants.ipynb #c4e8a2f3
+def _replica_context():
+    "The replica context of a TensorFlow step with more than one replica in sync, else None."
+    if keras.backend.backend() != "tensorflow": return None
+    import tensorflow as tf
+    ctx = tf.distribute.get_replica_context()
+    return ctx if ctx is not None and ctx.num_replicas_in_sync > 1 else None
+
+def _replica_sum(t):
+    "`t` summed over the replicas of the step (`t` itself with one replica)."
+    ctx = _replica_context()
+    return t if ctx is None else ctx.all_reduce("sum", t)
+
+def _replica_gather(t):
+    "The rows of `t` of every replica, in replica order, and where this replica's start (`t` and 0 with one replica)."
+    ctx = _replica_context()
+    if ctx is None: return t, 0
+    sizes = ctx.all_gather(ops.reshape(ops.cast(ops.shape(t)[0], "int32"), (1,)), axis=0)  # the last global batch may split unevenly
+    earlier = ops.arange(ctx.num_replicas_in_sync) < ctx.replica_id_in_sync_group
+    return ctx.all_gather(t, axis=0), ops.sum(ops.where(earlier, sizes, ops.zeros_like(sizes)))
 
 # %% ../nbs/09_variants.ipynb #7e8deb56
 @keras.saving.register_keras_serializable(package="sparse_ae_tf")
@@ -435,7 +463,8 @@ class KSparseAutoencoder(BaseModel):
 
     def _pre(self, x):
         "The encoder's pre-activations `(x - b_pre) W_enc + b_enc`."
-        return ops.matmul(ops.cast(x, self.compute_dtype) - self.pre_bias, self.encoder_kernel) + self.encoder_bias
+        w = lambda v: _in_dtype(v, self.compute_dtype)  # outside `call` (Matryoshka's prefixes) no autocast scope casts the variables
+        return ops.matmul(ops.cast(x, self.compute_dtype) - w(self.pre_bias), w(self.encoder_kernel)) + w(self.encoder_bias)
 
     def _latents(self, x):
         "TopK: pre-activations, and the `k` largest of each row: their ReLU values and their latents."
@@ -444,9 +473,22 @@ class KSparseAutoencoder(BaseModel):
         return pre, ops.relu(values), index
 
     def _activate(self, pre, training=False):
-        "BatchTopK or JumpReLU: the dense codes of the pre-activations."
-        if self.activation == "batchtopk": return self.sparsity_layer(ops.relu(pre), training=training)
+        "BatchTopK or JumpReLU: the dense codes of the pre-activations (while training, thresholds of the global batch)."
+        if self.activation == "batchtopk":
+            z = ops.relu(pre)
+            if not training or _replica_context() is None: return self.sparsity_layer(z, training=training)
+            everyone, start = _replica_gather(ops.stop_gradient(z))  # the top k * global batch of all replicas' rows
+            kept = ops.slice(self.sparsity_layer(everyone, training=True), (start, 0), ops.shape(z)) != 0
+            return ops.where(kept, z, ops.zeros_like(z))
+        if training and self.sparsity_layer.scale == "auto" and _replica_context() is not None: self._measure_scale(pre)
         return self.sparsity_layer(pre, training=training)  # JumpReLU measures its scale on the first training batch
+
+    def _measure_scale(self, pre):
+        "JumpReLU's scale, while not measured yet, set to the RMS of the global batch's pre-activations."
+        layer, sq = self.sparsity_layer, ops.cast(ops.square(ops.stop_gradient(pre)), "float32")
+        total = _replica_sum(ops.stack([ops.sum(sq), ops.cast(ops.size(sq), "float32")]))
+        s, rms = ops.convert_to_tensor(layer.scale_), ops.cast(ops.sqrt(total[0] / total[1]), layer.scale_.dtype)
+        layer.scale_.assign(ops.where(s > 0, s, ops.maximum(rms, 1e-12)))
 
     def call(self, inputs, training=False):
         if self.activation == "topk":
@@ -459,14 +501,16 @@ class KSparseAutoencoder(BaseModel):
         if training:
             since = ops.convert_to_tensor(self.since_fired)
             dead = since >= self.dead_after
+            if self.activation == "topk": dense = _dense_codes(codes, index, self.hidden_dim)
+            fired, seen = ops.any(dense > 0, axis=0), ops.cast(ops.shape(pre)[0], since.dtype)
+            if _replica_context() is not None:  # every replica counts the global batch: the latents fired in any, all examples
+                fired, seen = _replica_sum(ops.cast(fired, "float32")) > 0, _replica_sum(seen)
+            self.since_fired.assign(ops.where(fired, ops.zeros_like(since), since + seen))  # before AuxK's add_loss (see below)
             if self.aux_coef:
                 aux_z = _keep_top_k(ops.where(dead, ops.relu(pre), ops.zeros_like(pre)), self.k_aux)
                 residual = ops.stop_gradient(ops.cast(inputs, x_hat.dtype) - x_hat)
                 aux = 0.5 * ops.mean(ops.sum(ops.square(ops.matmul(aux_z, self.decoder_kernel) - residual), axis=-1))
                 self.aux_loss(self.aux_coef * aux * ops.cast(ops.any(dead), aux.dtype))
-            if self.activation == "topk": dense = _dense_codes(codes, index, self.hidden_dim)
-            fired = ops.any(dense > 0, axis=0)
-            self.since_fired.assign(ops.where(fired, ops.zeros_like(since), since + ops.cast(ops.shape(pre)[0], since.dtype)))
         return x_hat
 
     def objective_parts(self, x, y, y_pred, sample_weight=None):
@@ -474,7 +518,8 @@ class KSparseAutoencoder(BaseModel):
         recon = _mean_loss(RECONSTRUCTION_LOSSES["half_sse"], x if y is None else y, y_pred, sample_weight)
         if self.matryoshka:  # Matryoshka (Bussmann et al. 2025): each prefix of the dictionary must reconstruct on its own
             _, codes, index = self._latents(x)
-            prefix = lambda m: _gather_decode(ops.where(index < m, codes, ops.zeros_like(codes)), index, self.decoder_kernel) + self.pre_bias
+            kernel, pre_bias = (_in_dtype(v, codes.dtype) for v in (self.decoder_kernel, self.pre_bias))  # the compute dtype, as in `call`
+            prefix = lambda m: _gather_decode(ops.where(index < m, codes, ops.zeros_like(codes)), index, kernel) + pre_bias
             recon = (recon + sum(_mean_loss(RECONSTRUCTION_LOSSES["half_sse"], x if y is None else y, prefix(m), sample_weight)
                                  for m in self.matryoshka)) / (1 + len(self.matryoshka))
         if self.activation != "jumprelu": return {"reconstruction": recon, "auxk": _loss_sum(self.losses, recon.dtype)}
@@ -644,6 +689,7 @@ class StackedSparseAutoencoder(BaseModel):
     def features(self, x, batch_size:int=1024):
         "Output of the last encoder layer for `x`, as a numpy array."
         x = self.check_input(x)
+        if not self.built: self.build((None, self.input_dim))  # not by `predict`, which would fix the batch size
         return ops.convert_to_numpy(self.encoder.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0))
 
     def predict_classes(self, x, batch_size:int=1024):
