@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .estimators import SparseAEEstimator, _seeded
-from .metrics import reconstruction_error
+from .metrics import _row_errors
 from .validation import check_bool, check_choice, check_int, check_number
 
 # %% auto #0
@@ -173,9 +173,9 @@ class _ReconstructionDetector(SparseAEEstimator):
     def _scaled(self, X): return ((X - self.center_) / self.scale_).astype(X.dtype, copy=False)
 
     def _errors(self, Z):
-        "Mean over `models_` of the reconstruction error `0.5 * sum((z_hat - z)**2)` of each row of scaled `Z`, in float64 (as `reconstruction_error` sums)."
+        "Mean over `models_` of the reconstruction error `0.5 * sum((z_hat - z)**2)` of each row of scaled `Z`, in float64 (`inf` where float32 overflowed)."
         one, errors = copy.copy(self), []
-        for one.model_ in self.models_: errors.append(reconstruction_error(Z, one._decode(one._encode(Z))))
+        for one.model_ in self.models_: errors.append(_row_errors(Z, one._decode(one._encode(Z))))
         return np.mean(errors, 0)
 
     def _anomaly_scores(self, X):

@@ -329,13 +329,17 @@ def _activity_threshold(sparsity:str) -> float:
     "Activation above which a unit counts as active: 0 for TopK's ReLU codes, `SIGMOID_ACTIVE` for sigmoid codes."
     return 0.0 if sparsity == "topk" else SIGMOID_ACTIVE
 
-def _evaluate(lib, model, x:np.ndarray, threshold:float) -> dict:
-    "Reconstruction and code-sparsity metrics of `model` on `x`, a unit counting as active above `threshold`."
-    m, x_hat, h = lib.metrics, model.reconstruct(x), model.encode(x)
-    bad = ~np.isfinite(x_hat).all(axis=1)
-    if bad.any():  # finite weights, finite data, and still an overflow (a linear output on values near float32's limit)
+def _check_reconstruction(x_hat:np.ndarray)->np.ndarray:
+    "`x_hat`, or a `CLIError` if a row is not finite: finite weights and data can still overflow (a linear output near float32's limit)."
+    bad = ~np.isfinite(x_hat).reshape(len(x_hat), -1).all(axis=1)
+    if bad.any():
         raise CLIError(f"the model's reconstruction of {int(bad.sum())} example(s) is not finite (beyond float32's range), "
                        f"the first in row {int(np.argmax(bad))} (counting from 0)")
+    return x_hat
+
+def _evaluate(lib, model, x:np.ndarray, threshold:float) -> dict:
+    "Reconstruction and code-sparsity metrics of `model` on `x`, a unit counting as active above `threshold`."
+    m, x_hat, h = lib.metrics, _check_reconstruction(model.reconstruct(x)), model.encode(x)
     try: fvu = m.fvu(x, x_hat)
     except ValueError: fvu = None  # the examples do not vary (the only error left: both are finite and of one shape)
     l0 = m.mean_l0(h, threshold)
@@ -551,7 +555,7 @@ def _encode_command(args) -> int:
 def _score_command(args) -> int:
     "`sparse-ae score`: per-example reconstruction error, written and summarised."
     lib, model, x = _model_and_data(args, "scores.csv")
-    err = lib.metrics.reconstruction_error(x, model.reconstruct(x))
+    err = lib.metrics.reconstruction_error(x, _check_reconstruction(model.reconstruct(x)))
     _save(lib, args.output, err)
     q = np.percentile(err, [0, 50, 95, 100])
     print(f"reconstruction error of {len(err)} examples: mean {err.mean():.4g}, std {err.std():.4g}, "

@@ -47,7 +47,11 @@ def reconstruction_error(x, # inputs, shape (n, d) or (n, ...)
                          x_hat, # reconstructions, same shape as `x`
                         ) -> np.ndarray:
     "Per-example `0.5 * sum((x_hat - x)**2)` over all axes but the first, shape (n,)."
-    x, x_hat = _pair(x, x_hat)
+    return _row_errors(*_pair(x, x_hat))
+
+def _row_errors(x, x_hat)->np.ndarray:
+    "`reconstruction_error` of two arrays of one shape, unchecked: an overflow gives `inf` (the detectors score such rows again in float64)."
+    x, x_hat = np.asarray(x, np.float64), np.asarray(x_hat, np.float64)
     return 0.5 * np.sum((x_hat - x) ** 2, axis=tuple(range(1, x.ndim)))
 
 def mean_reconstruction_error(x, # inputs, shape (n, d) or (n, ...)
