@@ -149,6 +149,11 @@ def _check_ids(name:str, ids, ndim:int|None=1)->np.ndarray:
         raise ValueError(f"`{name}` must hold character indices in [0, {VOCAB_SIZE - 1}], got {name}[{', '.join(map(str, at))}]={int(a[at])}")
     return a
 
+def _declared_context(model:keras.Model)->int|None:
+    "The context width a functional or Sequential `model` declares for its input; None where it declares none (a subclassed model)."
+    try: return model.inputs[0].shape[1]
+    except (AttributeError, IndexError, TypeError, ValueError): return None
+
 def next_char_scores(model:keras.Model, # a model from contexts to next-character probabilities
                      x, # contexts (n, context)
                      y, # next characters (n,)
@@ -157,7 +162,7 @@ def next_char_scores(model:keras.Model, # a model from contexts to next-characte
     "Next-character accuracy and mean cross-entropy in nats."
     x, y = _check_ids("x", x, 2), _check_ids("y", y, 1)
     if y.shape != (len(x),): raise ValueError(f"`y` must hold one character per context of `x` ({len(x)}), got shape {y.shape}")
-    context = model.inputs[0].shape[1]
+    context = _declared_context(model)
     if context is not None and x.shape[1] != context: raise ValueError(f"`x` must hold contexts of the model's {context} characters, got shape {x.shape}")
     p = np.asarray(model.predict(x, batch_size=check_int("batch_size", batch_size), verbose=0), "float64")
     return {"accuracy": float((p.argmax(1) == y).mean()), "cross_entropy": float(-np.log(np.maximum(p[np.arange(len(y)), y], 1e-12)).mean())}
@@ -174,9 +179,14 @@ def unigram_cross_entropy(train_ids, # characters the frequencies are counted on
 def generate(model:keras.Model, # a model from contexts to next-character probabilities
              prompt:str, # text to continue
              n:int=60, # characters to add
+             context:int|None=None, # characters the model reads (None: the width its input declares)
             )->str:
     "`prompt`, as given, continued greedily (the most probable character each time)."
-    context = model.inputs[0].shape[1]
+    declared = _declared_context(model)
+    if context is None and declared is None:
+        raise ValueError("`context` must be given for a model whose input declares no width (a subclassed model), got None")
+    context = declared if context is None else check_int("context", context)
+    if declared is not None and context != declared: raise ValueError(f"`context` must be the model's {declared} characters, got {context}")
     ids = list(encode(prompt))  # a character outside the vocabulary reads as 0, but the prompt comes back as given
     start = len(ids)
     for _ in range(check_int("n", n)):
