@@ -16,7 +16,7 @@ from fastcore.meta import delegates
 from numpy.typing import ArrayLike
 from scipy.special import erf
 from scipy.stats import binom
-from sklearn.base import OutlierMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -62,10 +62,11 @@ _FLOAT_DTYPES = (np.float64, np.float32)  # the data types `fit` keeps; others b
 def _scaling(X, # validated training data, shape (n, n_features)
              kind:str|None, # "minmax" (into [0, 1]), "standard" (zero mean, unit variance) or None (unchanged)
             ):
-    "The centre and scale of each feature for `kind`; a constant feature keeps scale 1."
-    if kind is None: return np.zeros(X.shape[1], X.dtype), np.ones(X.shape[1], X.dtype)
-    centre, scale = (X.min(0), X.max(0) - X.min(0)) if kind == "minmax" else (X.mean(0), X.std(0))
-    return centre, np.where(scale > 0, scale, 1).astype(X.dtype)
+    "The centre and scale of each feature for `kind`, in float64 (a float32 range can overflow float32); a constant feature keeps scale 1."
+    if kind is None: return np.zeros(X.shape[1]), np.ones(X.shape[1])
+    if kind == "minmax": centre, scale = X.min(0).astype(np.float64), X.max(0).astype(np.float64) - X.min(0)
+    else: centre, scale = X.mean(0, dtype=np.float64), X.std(0, dtype=np.float64)
+    return centre, np.where(scale > 0, scale, 1.0)
 
 def _auto_hidden_dim(Z, # scaled training data, shape (n, n_features)
                      variance:float=0.9, # share of the variance the components must explain
@@ -170,7 +171,9 @@ class _ReconstructionDetector(SparseAEEstimator):
     @property
     def _transform(self): return None if self.scaling is None else f"scaling={self.scaling!r}"  # the members train on scaled `X`
 
-    def _scaled(self, X): return ((X - self.center_) / self.scale_).astype(X.dtype, copy=False)
+    def _scaled(self, X):
+        "`X` scaled by `center_` and `scale_`, computed in float64 (they are float64) and returned at `X`'s precision."
+        return ((X - self.center_) / self.scale_).astype(X.dtype, copy=False)
 
     def _errors(self, Z):
         "Mean over `models_` of the reconstruction error `0.5 * sum((z_hat - z)**2)` of each row of scaled `Z`, in float64 (`inf` where float32 overflowed)."
@@ -229,7 +232,7 @@ class SparseAEOutlierDetector(OutlierMixin, _ReconstructionDetector):
 # %% ../nbs/06_anomaly.ipynb #f2bbffd2
 _RULE_OF = {"n_std": "mean_std", "contamination": "contamination", "threshold_value": "value"}
 
-class SparseAEDetector(_ReconstructionDetector):
+class SparseAEDetector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _ReconstructionDetector):
     "Anomaly detector with PyOD's conventions (`decision_function` higher for anomalies, `predict` 1 / 0); by default 3 autoencoders, min-max scaling, hidden size from 90% of the variance, 1000 Adam steps (full-batch on up to 4096 rows)."
     @delegates(_ReconstructionDetector.__init__)
     def __init__(self,
@@ -237,6 +240,19 @@ class SparseAEDetector(_ReconstructionDetector):
                  **kwargs):
         super().__init__(contamination=contamination, **kwargs)
         self._check_params()
+
+    def set_params(self, **params):
+        "scikit-learn's `set_params`, refusing what the constructor refuses; a refused call leaves every parameter as it was."
+        old = self.get_params(deep=False)
+        try:
+            super().set_params(**params)
+            probe = copy.copy(self)
+            probe.random_state = copy.deepcopy(self.random_state)  # checking a RandomState draws from it: check a copy
+            probe._check_params()
+        except BaseException:
+            vars(self).update(old)
+            raise
+        return self
 
     def _set_threshold_from_contamination(self):
         "PyOD's `_process_decision_scores`: `threshold_`, `labels_`, and the mean and spread of the training scores."
@@ -269,6 +285,15 @@ class SparseAEDetector(_ReconstructionDetector):
         "The sparse code of each (scaled) example from the first autoencoder (`model_`), shape (n, hidden_dim_)."
         check_is_fitted(self)
         return self._encode(self._scaled(validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)))
+
+    @property
+    def _n_features_out(self): return self.hidden_dim_  # `get_feature_names_out`: sparseaedetector0, sparseaedetector1, ...
+
+    def __sklearn_tags__(self):
+        "scikit-learn's tags: a transformer whose codes keep float32 and float64."
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     def predict_proba(self,
                       X, # examples, shape (n, n_features_in_)

@@ -15,6 +15,7 @@ import functools
 import importlib
 import json
 import math
+import re
 import signal
 import sys
 import tempfile
@@ -148,6 +149,14 @@ def _check_npy_size(path, what:str):
         raise CLIError(f"{what} '{path}' is too large: its array of shape {header.shape} needs about {need / 1e9:.3g} GB "
                        f"as float32, more than the {free / 1e9:.3g} GB of memory available")
 
+def _loadtxt_message(message:str)->str:
+    "NumPy's `loadtxt` error with its row and column counted from 0, as `read_data`'s own messages count them (NumPy counts columns, and rows in one message, from 1)."
+    if (m := re.fullmatch(r"could not convert string (.*) to float64 at row (\d+), column (\d+)\.", message)):
+        return f"could not convert string {m[1]} to a number, in row {m[2]}, column {int(m[3]) - 1} (counting from 0)"
+    if (m := re.match(r"the number of columns changed from (\d+) to (\d+) at row (\d+);", message)):
+        return f"row {int(m[3]) - 1} (counting from 0) has {m[2]} field(s), the rows above it {m[1]}"
+    return message
+
 def _load(path, suffix, what):
     "The array stored in `path`, read as `suffix` says."
     if suffix == ".npy":
@@ -160,8 +169,9 @@ def _load(path, suffix, what):
         return x
     with warnings.catch_warnings():  # an empty file is reported below, not by a NumPy warning on stderr
         warnings.simplefilter("ignore")
-        return np.loadtxt(path, delimiter=",", skiprows=_csv_skiprows(path), ndmin=2, dtype=np.float64,
-                          encoding="utf-8-sig", quotechar='"')
+        try: return np.loadtxt(path, delimiter=",", skiprows=_csv_skiprows(path), ndmin=2, dtype=np.float64,
+                               encoding="utf-8-sig", quotechar='"', comments=None)  # "#" is no comment in a CSV file
+        except ValueError as e: raise ValueError(_loadtxt_message(str(e))) from None
 
 # %% ../nbs/07_cli.ipynb #c5a1e7d1
 def _csv_fields(line:str) -> list:
@@ -184,6 +194,10 @@ def _is_integers(fields:list|None) -> bool:
     "Whether every field is written as an integer (None, no line: True)."
     return fields is None or all(s.isascii() and s.lstrip("+-").isdigit() for s in fields)
 
+def _has_decimals(fields:list|None) -> bool:
+    "Whether a field is a number written with a decimal point or an exponent (None, no line: False)."
+    return fields is not None and any(re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?|[+-]?\d+[eE][+-]?\d+", s) for s in fields)
+
 def _csv_skiprows(path) -> int:
     "Lines to skip before a CSV file's numbers: up to its first non-blank line, if `_is_header` says that line is a header; a warning when the file cannot tell."
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -193,11 +207,12 @@ def _csv_skiprows(path) -> int:
     if len(first[1]) > 1 and first[1][0] == "" and all(first[1][1:]):  # pandas' unnamed index column, read as a feature otherwise
         raise CLIError(f"data file '{path}' starts with an unnamed column, the row index pandas writes by default (its first "
                        "line begins with a comma); write the file with `DataFrame.to_csv(path, index=False)`")
-    header = _is_header(first[1], below)
-    if first[1] == [str(i) for i in range(len(first[1]))] and _is_integers(below):  # pandas' header, or an example of integers
-        n = len(first[1]); line = ",".join(first[1]) if n <= 4 else f"0,1,2,...,{n - 1}"
-        _warn(f"data file '{path}': its first line '{line}' was read as " + ("pandas' column header, not as an example" if header else
-              "an example, not as pandas' column header") + "; name the columns, or write the file without a header, to make it clear")
+    header, fields = _is_header(first[1], below), first[1]
+    numbered = fields == [str(i) for i in range(len(fields))]  # pandas' header, or an example
+    if numbered or (not header and _is_integers(fields) and _has_decimals(below)):  # integers above decimals: numbered columns, or an example
+        line = ",".join(fields) if len(fields) <= 4 else ",".join(fields[:3]) + f",...,{fields[-1]}"
+        _warn(f"data file '{path}': its first line '{line}' was read as " + ("a header (column numbers), not as an example" if header else
+              "an example, not as a header of column numbers") + "; name the columns, or write the file without a header, to make it clear")
     return first[0] + 1 if header else 0
 
 # %% ../nbs/07_cli.ipynb #aac0d457

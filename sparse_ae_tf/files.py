@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
 import signal
@@ -82,7 +83,10 @@ def atomic_path(path, # the file to write
                ):
     "Yield a temporary path (same suffix) to write; rename it to `path` if the block succeeds, else remove it."
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=check_destination(path), prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    root = check_destination(path)
+    try: fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    except OSError as e:  # the error names `path`, not the temporary file that could not be made
+        raise OSError(e.errno, f"{e.strerror} (no file can be made in '{root}')", str(path)) from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -113,9 +117,20 @@ def load_model(path):
         raise ValueError(f"`path` could not be loaded as a sparse_ae_tf model: {str(path)!r} ({type(e).__name__}: {e})") from None
 
 # %% ../nbs/11_files.ipynb #4b42bd07
+def _json_value(obj, where:str="obj"):
+    "`obj` as standard JSON takes it: NumPy numbers and arrays as Python's, NaN and infinities as None (null); a `TypeError` naming `where` for anything else."
+    if obj is None or isinstance(obj, (bool, str, np.bool_)): return obj if not isinstance(obj, np.bool_) else bool(obj)
+    if isinstance(obj, (int, np.integer)): return int(obj)
+    if isinstance(obj, (float, np.floating)): return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict): return {k: _json_value(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)) and np.ndim(obj) > 0: return [_json_value(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, np.ndarray): return _json_value(obj.item(), where)
+    raise TypeError(f"`obj` must hold numbers, strings, booleans, None, lists, arrays and dicts, got {where} of type {type(obj).__name__}")
+
 def write_json(obj, path):
-    "Write `obj` as indented JSON, atomically."
-    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
+    "Write `obj` as indented standard JSON (NaN and infinities as null), atomically."
+    text = json.dumps(_json_value(obj), indent=2, allow_nan=False) + "\n"  # checked before a file is made
+    with atomic_path(path) as tmp: tmp.write_text(text)
     return Path(path)
 
 def save_array(arr, path):

@@ -181,11 +181,16 @@ def _check_array(arr, input_dim, where):
     _check_input_dim(arr.shape[1], input_dim, where)
 
 # %% ../nbs/13_streaming.ipynb #b1f6b349
+def _without_function_node(text:str)->str:
+    "TensorFlow's error `text` without the `{{function_node ...}}` name of the graph function it failed in."
+    return re.sub(r"\{\{function_node[^}]*\}\}\s*", "", text).strip()
+
 def _tfrecord_dim(files, key, input_dim):
     "The length of the float feature `key` in the first record of `files`; raise if it is missing or not floats."
     for f in files:
         try: first = next(iter(tf.data.TFRecordDataset(f).take(1)), None)
-        except tf.errors.OpError as e: raise ValueError(f"`source` is not a readable TFRecord file: source={f!r} ({e.message})") from None
+        except tf.errors.OpError as e:
+            raise ValueError(f"`source` is not a readable TFRecord file: source={f!r} ({_without_function_node(e.message)})") from None
         if first is None: continue
         try: feature = tf.train.Example.FromString(first.numpy()).features.feature
         except Exception: raise ValueError(f"`source` holds records that are not tf.train.Example: source={f!r}") from None
@@ -218,6 +223,8 @@ def _dataset_x(ds, key, input_dim):
     return ds.map(lambda t: tf.ensure_shape(tf.cast(t, tf.float32), shape)), batched, dim
 
 # %% ../nbs/13_streaming.ipynb #65775617
+_NOT_STREAMED = (".csv", ".tsv", ".txt", ".json", ".npz", ".parquet", ".pkl", ".h5")  # files that are surely no TFRecord
+
 def _inspect(source, input_dim=None, key="x"):
     "Check `source`; returns `source_info`'s dict and what `batches` reads: an array, a file list or a dataset."
     if input_dim is not None: input_dim = _check_int("input_dim", input_dim)
@@ -230,6 +237,9 @@ def _inspect(source, input_dim=None, key="x"):
         npy = [f for f in files if _is_npy(f)]
         if npy and len(files) > 1:
             raise ValueError(f"`source` may name one .npy file or TFRecord files, got {len(files)} files with .npy among them: source={source!r}")
+        if not npy and (text := [f for f in files if Path(f).suffix.lower() in _NOT_STREAMED]):
+            raise ValueError(f"`source` must be a .npy file or TFRecord files, got a {Path(text[0]).suffix} file: source={text[0]!r}; "
+                             "read it into an array (for a CSV file of numbers `sparse_ae_tf.cli.read_data`), or write it once as TFRecord with `write_tfrecords`")
         if not npy: return dict(kind="tfrecord", input_dim=_tfrecord_dim(files, key, input_dim), n=None, batched=False), files
         if (why := npy_size_error(files[0])): raise ValueError(f"`source` {why}")
         try: arr = np.load(files[0], mmap_mode="r")
@@ -301,7 +311,7 @@ def pipeline_error(e:Exception)->ValueError:
     text = getattr(e, "message", None) or str(e)
     found = _PY_ERROR.search(text)
     line = found.group(1) if found else next((l for l in text.strip().splitlines() if l.strip()), type(e).__name__)
-    return ValueError(re.sub(r"\{\{function_node[^}]*\}\}\s*", "", line).strip())
+    return ValueError(_without_function_node(line))
 
 def _where(source)->str:
     "The source in words, for messages: its file(s), or its kind and shape."

@@ -162,9 +162,9 @@ REFIT_CASES = {  # name: (parameters set before the fit, the failing fit)
 def test_failed_refit_leaves_the_detector_as_it_was(cls, methods, case):
     det = cls(hidden_dim=3, epochs=5, n_estimators=2, random_state=0).fit(_blobs(60, 15))
     params, (change, fit) = det.get_params(), REFIT_CASES[case]
-    det.set_params(**change)
+    vars(det).update(change)  # as attributes: SparseAEDetector.set_params refuses them, as its constructor does
     assert_failed_fit_changes_nothing(det, fit, _blobs(7, 16), methods, expect=ValueError)
-    det.set_params(**params)
+    vars(det).update(params)
 
 
 @pytest.mark.parametrize("cls", [SparseAEDetector, SparseAEOutlierDetector])
@@ -179,3 +179,18 @@ def test_interrupt_while_training_the_second_autoencoder_changes_nothing(cls, mo
     assert_failed_fit_changes_nothing(fresh, lambda est: est.fit(_blobs(80, 17)), _blobs(7, 16), ("decision_function",),
                                       expect=KeyboardInterrupt)
     assert not any(k.endswith("_") for k in vars(fresh))
+
+
+def test_detector_passes_check_estimator_as_a_transformer():
+    "scikit-learn's checks run on the PyOD face as on a transformer; the one refused is PyOD's own convention of checking in `__init__`."
+    import warnings
+    from sklearn.utils.estimator_checks import check_estimator
+    det = SparseAEDetector(n_estimators=1, epochs=2, random_state=0)
+    assert det.__sklearn_tags__().transformer_tags is not None
+    pyod = "PyOD's detectors check their parameters in __init__; set_params refuses what __init__ refuses"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(det, expected_failed_checks={"check_do_not_raise_errors_in_init_or_set_params": pyod},
+                                  on_fail=None)
+    failed = [(r["check_name"], repr(r["exception"])) for r in results if r["status"] == "failed"]
+    assert len(results) > 40 and not failed, failed
