@@ -117,6 +117,7 @@ class BaseModel(keras.Model):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         "Keras `predict`, an in-memory `x` checked first as `fit` checks it."
         if _is_array(x): x = np.reshape(self.check_input(x, "x"), np.shape(x))
+        batch_size = batch_size if batch_size is None else check_int("batch_size", batch_size)
         return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
@@ -126,6 +127,8 @@ class BaseModel(keras.Model):
             x = np.reshape(self.check_input(x, "x"), np.shape(x))
             if y is not None: y = np.reshape(self.check_target(y, "y", len(x)), np.shape(y)) if self.target_is_input else self.check_target(y, "y", len(x))
             if sample_weight is not None: sample_weight = _check_weights(sample_weight, len(x))
+            if sample_weight is not None and y is None and self.target_is_input: y = x  # Keras drops weights that come without targets
+        batch_size = batch_size if batch_size is None else check_int("batch_size", batch_size)
         return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, steps=steps,
                                 callbacks=callbacks, return_dict=return_dict, **kwargs)
 

@@ -5,6 +5,7 @@
 # %% ../nbs/00d_feeds.ipynb #d9f04b3c
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import warnings
@@ -376,9 +377,13 @@ def _checked_validation(model, data, batch_size):
         y = None if len(data) < 2 or data[1] is None else model.check_target(data[1], "validation_data[1]", len(x))
         if y is None and not model.target_is_input: raise ValueError(f"{type(model).__name__} needs targets: `validation_data=(x_val, y_val)`, got no y_val")
         w = None if len(data) < 3 or data[2] is None else _check_weights(data[2], len(x))
-        return (x, y, w)
+        return (x, x if y is None and w is not None else y, w)  # Keras drops weights that come without targets
     if _is_array(data) and not model.target_is_input: raise ValueError(f"{type(model).__name__} needs targets: `validation_data=(x_val, y_val)`, got an array alone")
-    return model.check_input(data, "validation_data") if _is_array(data) else data
+    if _is_array(data): return model.check_input(data, "validation_data")
+    if (batch := _spec_batch(data)) is not None:  # a dataset's width, checked before any step
+        try: model.check_input(batch[0], "validation_data")
+        except ValueError as e: raise ValueError(f"{str(e).split(', got')[0]}, got a dataset of element_spec={data.element_spec}") from None
+    return data
 
 def _prepare_step(model, batch_size, feed):
     "Tell the model how this `fit` feeds it, and whether its explicit gradient pays at this batch size."
@@ -434,7 +439,7 @@ class _FitPlan:
         if arrays is not None: self.feed = self._array_feed(arrays)
         if stream: self.feed, self.batch_size = _StreamFeed(model, x, self.batch_size, shuffle), None
         if stream: _build_for(model, (np.zeros((1, self.feed.input_dim), "float32"),))
-        elif arrays is None and steps_per_epoch is None: _build_for(model, _spec_batch(x))  # a dataset of batches
+        elif not _is_array(x): _build_for(model, _spec_batch(x) or self._first_batch())  # a dataset of batches, a generator, a PyDataset
         if self.feed is None and hasattr(x, "element_spec"): self.shuffle = False  # a dataset brings its own order (Keras warns that it ignores shuffle)
         if self.feed is not None:
             self.x, self.shuffle = self.feed.data, False
@@ -455,14 +460,27 @@ class _FitPlan:
         if y is None: model.check_target(x, "x")  # the input is the target
         w = None if self.sample_weight is None else _check_weights(self.sample_weight, len(x))
         model.warn_unreachable(*((x, "x") if y is None else (y, "y")), sample_weight=w)
+        if y is None and w is not None: y = x  # the target of an autoencoder is its input (Keras drops weights without targets)
         if validation_split: (x, y, w), validation_data = _split_arrays([x, y, w], validation_split)
         return (x, y, w), validation_data
+
+    def _first_batch(self):
+        "`(x,)` or `(x, y)` of the first batch of a generator or `keras.utils.PyDataset` `x`, to build the model on (the generator is handed on whole); None for anything else."
+        if isinstance(self.x, keras.utils.PyDataset): batch = self.x[0]
+        elif inspect.isgenerator(self.x):
+            rest, batch = self.x, next(self.x, None)
+            if batch is None: return None  # an empty generator: Keras says so
+            def replay(): yield batch; yield from rest
+            self.x = replay()
+        else: return None
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        if not _is_array(x): return None  # dicts and lists: built by the step
+        return (np.asarray(x)[:1],) if y is None or not _is_array(y) else (np.asarray(x)[:1], np.asarray(y)[:1])
 
     def _array_feed(self, arrays):
         "The feed that keeps the checked arrays on the device (the model is built first, for the step to gather from)."
         (x, y, w), model = arrays, self.model
         _build_for(model, (x[:1],) if y is None else (x[:1], y[:1]))
-        if w is not None and y is None: y = x  # the target of an autoencoder is its input
         feed_type = _ShardedFeed if _sharded() else _JAXFeed if keras.backend.backend() == "jax" else _ReplicaFeed if getattr(model, "_distribute_strategy", None) else _TFFeed
         feed = feed_type(model, [a for a in (x, y, w) if a is not None], self.batch_size, self.shuffle)
         self.y = self.sample_weight = self.batch_size = None  # the feed hands out batches of all three
