@@ -419,11 +419,6 @@ def _fit(lib, model, args, x_train:np.ndarray) -> dict:
     return history
 
 # %% ../nbs/07_cli.ipynb #303d6e8a
-def _finite_or_none(value):
-    "`value` as a float, or None when it is NaN or infinite (JSON has no such numbers)."
-    value = float(value)
-    return value if math.isfinite(value) else None
-
 def _settings(args, source:str, x:np.ndarray) -> dict:
     "The options of a `train` run, with the data's source, width and range, as JSON-ready values."
     return {"data": source, "input_dim": x.shape[1], "data_range": [float(x.min()), float(x.max())], "hidden": args.hidden,
@@ -439,7 +434,7 @@ def _run_metrics(lib, model, args, history:dict, seconds:float, x_train, x_test,
                "test": _evaluate(lib, model, x_test, threshold), "activity_threshold": threshold,
                "rho": args.rho if args.sparsity == "kl" else None, "k": args.k, "seconds": seconds, "history": curves,
                "settings": _settings(args, source, x_train)}
-    return json.loads(json.dumps(metrics, default=_finite_or_none), parse_constant=lambda c: None)
+    return lib.files._json_value(metrics)  # what `write_json` writes: NumPy numbers as Python's, NaN and infinities as None
 
 # %% ../nbs/07_cli.ipynb #63e94d60
 def _image_shape(n_features:int) -> tuple:
