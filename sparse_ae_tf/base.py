@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 from .defaults import STEPS_PER_EXECUTION, cpu_capabilities, draws_random
 from .defaults import _check_compile_options, _check_half_precision, _check_learning_rate, _check_policy, _default_jit, _default_steps
 from .feeds import epoch_rng
-from .feeds import _FitPlan, _StreamFeed, _check_weights, _chunked_train_function, _is_array, _runs_chunks, _strategy_scope
+from .feeds import _FitPlan, _StreamFeed, _check_weights, _chunked_train_function, _is_array, _runs_chunks, _strategy_scope, _target_with_weights
 from .steps import _jax_train_step, _replicas, _tf_train_step, _with_axis
 from .validation import _is_bool, check_array, check_bool, check_epochs, check_int
 
@@ -127,7 +127,7 @@ class BaseModel(keras.Model):
             x = np.reshape(self.check_input(x, "x"), np.shape(x))
             if y is not None: y = np.reshape(self.check_target(y, "y", len(x)), np.shape(y)) if self.target_is_input else self.check_target(y, "y", len(x))
             if sample_weight is not None: sample_weight = _check_weights(sample_weight, len(x))
-            if sample_weight is not None and y is None and self.target_is_input: y = x  # Keras drops weights that come without targets
+            if self.target_is_input: y = _target_with_weights(x, y, sample_weight)
         batch_size = batch_size if batch_size is None else check_int("batch_size", batch_size)
         return super().evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, steps=steps,
                                 callbacks=callbacks, return_dict=return_dict, **kwargs)

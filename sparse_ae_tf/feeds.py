@@ -364,6 +364,10 @@ def _check_weights(w, n:int)->np.ndarray:
                          + ("" if w.shape != (n,) else f", values in [{w.min():g}, {w.max():g}]"))
     return w
 
+def _target_with_weights(x, y, sample_weight):
+    "The target to give Keras with `sample_weight`: `x` itself where no `y` came (Keras drops weights that come without targets)."
+    return x if y is None and sample_weight is not None else y
+
 def _checked_validation(model, data, batch_size):
     "`validation_data` checked like `x` (arrays), read by `streaming.batches` (streaming sources), or as it is."
     if data is None: return None
@@ -377,7 +381,7 @@ def _checked_validation(model, data, batch_size):
         y = None if len(data) < 2 or data[1] is None else model.check_target(data[1], "validation_data[1]", len(x))
         if y is None and not model.target_is_input: raise ValueError(f"{type(model).__name__} needs targets: `validation_data=(x_val, y_val)`, got no y_val")
         w = None if len(data) < 3 or data[2] is None else _check_weights(data[2], len(x))
-        return (x, x if y is None and w is not None else y, w)  # Keras drops weights that come without targets
+        return (x, _target_with_weights(x, y, w), w)
     if _is_array(data) and not model.target_is_input: raise ValueError(f"{type(model).__name__} needs targets: `validation_data=(x_val, y_val)`, got an array alone")
     if _is_array(data): return model.check_input(data, "validation_data")
     if (batch := _spec_batch(data)) is not None:  # a dataset's width, checked before any step
@@ -439,7 +443,7 @@ class _FitPlan:
         if arrays is not None: self.feed = self._array_feed(arrays)
         if stream: self.feed, self.batch_size = _StreamFeed(model, x, self.batch_size, shuffle), None
         if stream: _build_for(model, (np.zeros((1, self.feed.input_dim), "float32"),))
-        elif not _is_array(x): _build_for(model, _spec_batch(x) or self._first_batch())  # a dataset of batches, a generator, a PyDataset
+        elif not _is_array(x): _build_for(model, _spec_batch(x) or (None if model.built else self._first_batch()))  # a dataset of batches; a generator, a PyDataset
         if self.feed is None and hasattr(x, "element_spec"): self.shuffle = False  # a dataset brings its own order (Keras warns that it ignores shuffle)
         if self.feed is not None:
             self.x, self.shuffle = self.feed.data, False
@@ -460,12 +464,12 @@ class _FitPlan:
         if y is None: model.check_target(x, "x")  # the input is the target
         w = None if self.sample_weight is None else _check_weights(self.sample_weight, len(x))
         model.warn_unreachable(*((x, "x") if y is None else (y, "y")), sample_weight=w)
-        if y is None and w is not None: y = x  # the target of an autoencoder is its input (Keras drops weights without targets)
+        y = _target_with_weights(x, y, w)  # the target of an autoencoder is its input
         if validation_split: (x, y, w), validation_data = _split_arrays([x, y, w], validation_split)
         return (x, y, w), validation_data
 
     def _first_batch(self):
-        "`(x,)` or `(x, y)` of the first batch of a generator or `keras.utils.PyDataset` `x`, to build the model on (the generator is handed on whole); None for anything else."
+        "`(x,)` or `(x, y)` of the first batch of a generator or `keras.utils.PyDataset` `x`, to build an unbuilt model on (the generator is handed on whole); None for anything else."
         if isinstance(self.x, keras.utils.PyDataset): batch = self.x[0]
         elif inspect.isgenerator(self.x):
             rest, batch = self.x, next(self.x, None)
