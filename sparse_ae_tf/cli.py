@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import functools
 import importlib
+import itertools
 import json
 import math
 import re
@@ -199,11 +200,12 @@ def _has_decimals(fields:list|None) -> bool:
     return fields is not None and any(re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?|[+-]?\d+[eE][+-]?\d+", s) for s in fields)
 
 def _csv_skiprows(path) -> int:
-    "Lines to skip before a CSV file's numbers: up to its first non-blank line, if `_is_header` says that line is a header; a warning when the file cannot tell."
+    "Lines to skip before a CSV file's numbers: its leading `#` lines, then its first other non-blank line if `_is_header` says that line is a header; a warning when the file cannot tell."
     with open(path, encoding="utf-8-sig", newline="") as f:
-        lines = ((i, _csv_fields(line)) for i, line in enumerate(f) if line.strip())
+        lines = itertools.dropwhile(lambda il: il[1].lstrip().startswith("#"), ((i, line) for i, line in enumerate(f) if line.strip()))
+        lines = ((i, _csv_fields(line)) for i, line in lines)  # the comments `np.savetxt(header=...)` writes are skipped
         first, below = next(lines, None), next(lines, (None, None))[1]
-    if first is None: return 0
+    if first is None: return sum(1 for _ in open(path, "rb"))  # blank, or comments only: no data
     if len(first[1]) > 1 and first[1][0] == "" and all(first[1][1:]):  # pandas' unnamed index column, read as a feature otherwise
         raise CLIError(f"data file '{path}' starts with an unnamed column, the row index pandas writes by default (its first "
                        "line begins with a comma); write the file with `DataFrame.to_csv(path, index=False)`")
@@ -213,7 +215,7 @@ def _csv_skiprows(path) -> int:
         line = ",".join(fields) if len(fields) <= 4 else ",".join(fields[:3]) + f",...,{fields[-1]}"
         _warn(f"data file '{path}': its first line '{line}' was read as " + ("a header (column numbers), not as an example" if header else
               "an example, not as a header of column numbers") + "; name the columns, or write the file without a header, to make it clear")
-    return first[0] + 1 if header else 0
+    return first[0] + 1 if header else first[0]
 
 # %% ../nbs/07_cli.ipynb #aac0d457
 def read_data(path, # a .npy or .csv file, one example per row
