@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from test_policies import jax_grid_env  # noqa: E402
 N, BATCH = 96, 16  # 6 steps
 
 
@@ -142,8 +144,7 @@ def test_guard_restores_every_variable_in_a_chunk(name, how):
 
 
 def test_guard_restores_every_variable_on_jax():
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, __file__], env=jax_grid_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(found) == len(CASES)

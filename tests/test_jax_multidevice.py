@@ -13,11 +13,14 @@ StackedSparseAutoencoder, VariationalAutoencoder), and the KL model also under a
   and 100 blank rows gives the global batch's term, not the mean of the two halves' (which is over twice as large);
 - `fit` refuses, before training, a `batch_size` that the devices do not divide.
 
-Measured here (this machine, JAX 0.10, Keras 3.15, `pytest tests/test_jax_multidevice.py -s` prints them): weights
-within 3e-7 (kl) to 2.3e-6 (l1) absolute, the VAE's 1.4e-5 (its largest weights are about 1, its noise is drawn for the
-global batch either way); histories within 2e-7 relative, for every model. Asserted: |a - b| <= 1e-5 + 1e-4 |a| for
-every weight, histories rtol 1e-5. The batch must split evenly: `fit` gathers each global batch on the host in one
-device's order (the same shuffling as one device) and Keras lays it out over the devices.
+Measured (JAX 0.10, Keras 3.15, `pytest tests/test_jax_multidevice.py -s` prints them): on an Intel Xeon (AVX-512)
+weights within 3e-7 (kl) to 2.3e-6 (l1) absolute, the VAE's 1.4e-5 (its largest weights are about 1, its noise is drawn
+for the global batch either way); on an AMD EPYC (AVX2) KSparse's encoder within 2.4e-5 to 5.8e-5 (seeds 0, 1, 2: the
+two devices add each gradient in another order, and Adam's steps on the gradients near zero carry that round-off),
+against 0.17-0.20 when only the shuffling seed differs; histories within 2e-7 relative, for every model. Asserted:
+|a - b| <= 2e-4 + 1e-4 |a| for every weight (about 1/800 of a real difference), histories rtol 1e-5. The batch must
+split evenly: `fit` gathers each global batch on the host in one device's order (the same shuffling as one device) and
+Keras lays it out over the devices.
 """
 import json
 import os
@@ -148,7 +151,7 @@ def test_each_device_computes_its_half_of_the_batch(result, name):
 def test_trains_like_one_device(result, name):
     r = result[name]
     assert r["keys"]
-    assert r["weight_excess"] <= 1e-5, r["weight_gap"]  # |a - b| <= 1e-5 + 1e-4 |a| for every weight
+    assert r["weight_excess"] <= 2e-4, r["weight_gap"]  # |a - b| <= 2e-4 + 1e-4 |a| for every weight
     assert r["history_gap"] <= 1e-5, r["history_gap"]
     assert all(map(lambda v: v == v, r["loss"])) and r["loss"][-1] < r["loss"][0]
 

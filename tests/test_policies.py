@@ -23,6 +23,12 @@ MODELS = ["sae:kl", "sae:topk", "ksparse:batchtopk", "ksparse:jumprelu", "conv",
 REFUSALS = ("needs JAX's 64-bit mode", "needs a CPU that multiplies bfloat16 natively", "needs a CPU that multiplies float16 natively", "without loss scaling")
 
 
+def jax_grid_env():
+    "The environment of a subprocess that runs a grid of tiny models on JAX, with XLA's code generation at its lowest optimisation: compiling each case, not running it, is the grid's cost, and the grid checks behaviour, not speed."
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    return dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), XLA_FLAGS=flags.strip())
+
+
 def make(name, dtype):
     "A tiny model of each class in `dtype`, with its data `(x, y)`."
     from sparse_ae_tf.models import SparseAutoencoder
@@ -89,8 +95,7 @@ def test_every_policy_on_tensorflow(policy):
 
 
 def test_every_policy_on_jax():
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run([sys.executable, __file__], env=jax_grid_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     check(json.loads(result.stdout.strip().splitlines()[-1]), "jax")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_policies import make  # noqa: E402  the same tiny model of each class
+from test_policies import jax_grid_env, make  # noqa: E402  the same tiny model of each class
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["sae:kl", "ksparse:topk", "ksparse:batchtopk", "conv", "contractive", "vae", "stacked"]  # every class
@@ -56,8 +56,7 @@ def test_every_model_fits_from_every_source_on_tensorflow(name, source, built, t
 
 
 def test_every_model_fits_from_every_source_on_jax():
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run([sys.executable, __file__], env=jax_grid_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(found) == len(CASES) and all(np.isfinite(v) for v in found.values()), found
