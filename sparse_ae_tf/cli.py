@@ -205,7 +205,8 @@ def _csv_skiprows(path) -> int:
         lines = itertools.dropwhile(lambda il: il[1].lstrip().startswith("#"), ((i, line) for i, line in enumerate(f) if line.strip()))
         lines = ((i, _csv_fields(line)) for i, line in lines)  # the comments `np.savetxt(header=...)` writes are skipped
         first, below = next(lines, None), next(lines, (None, None))[1]
-    if first is None: return sum(1 for _ in open(path, "rb"))  # blank, or comments only: no data
+    if first is None:  # blank, or comments only: no data
+        with open(path, "rb") as f: return sum(1 for _ in f)
     if len(first[1]) > 1 and first[1][0] == "" and all(first[1][1:]):  # pandas' unnamed index column, read as a feature otherwise
         raise CLIError(f"data file '{path}' starts with an unnamed column, the row index pandas writes by default (its first "
                        "line begins with a comma); write the file with `DataFrame.to_csv(path, index=False)`")

@@ -6,7 +6,6 @@ turns out NaN) and a learning-rate schedule that spikes to 1e39 at one step (the
 TensorFlow also the explicit-gradient step and a one-device `MirroredStrategy`; JAX runs the whole table in one
 subprocess (`python tests/test_guard.py` under `KERAS_BACKEND=jax`)."""
 import json
-import os
 import subprocess
 import sys
 import warnings

@@ -3,7 +3,6 @@ whether or not it is built (issue 19 class 5, issue 21 item 6): an unbuilt model
 the dataset's element spec before the step is traced (XLA once failed: "failed to lift variable creations"). On
 TensorFlow and on JAX (one subprocess: `python tests/test_sources.py` under `KERAS_BACKEND=jax`)."""
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_policies import jax_grid_env, make  # noqa: E402  the same tiny model of each class
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["sae:kl", "ksparse:topk", "ksparse:batchtopk", "conv", "contractive", "vae", "stacked"]  # every class
 SOURCES = ["npy", "memmap", "examples", "batches"]
 # unbuilt from every source; built from one source each (seeded)
